@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+CORPUS := $(VENV)/bin/corpus
+STAMP  := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install run test build bench clean
+
+install: $(STAMP)
+
+# torch goes in first and alone, so nothing that depends on it can pull a
+# CUDA build; constraints.txt keeps it pinned for everything after.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt "torch==2.13.0"
+	$(PIP) install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+build: install
+	$(CORPUS) build seeds/
+
+run: build
+	$(CORPUS) search "drowning dissenters" -k 3
+
+test: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) indexes/default indexes/eval

@@ -1,0 +1,39 @@
+"""corpus: reading sources, splitting paragraphs, and building the keyword and vector indexes."""
+
+from __future__ import annotations
+
+import logging
+
+from .build import BuildReport, build
+from .documents import Article, Paragraph, Skipped
+from .errors import (
+    BuildLockedError,
+    CorpusError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    ModelMismatchError,
+    QueryError,
+    SourceError,
+)
+from .index import Index, default_index_dir
+from .sources import read_sources
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "Article",
+    "BuildLockedError",
+    "BuildReport",
+    "CorpusError",
+    "Index",
+    "IndexCorruptError",
+    "IndexNotFoundError",
+    "ModelMismatchError",
+    "Paragraph",
+    "QueryError",
+    "Skipped",
+    "SourceError",
+    "build",
+    "default_index_dir",
+    "read_sources",
+]

@@ -1,0 +1,437 @@
+"""Building and incrementally updating an index, atomically.
+
+``build(sources, index_dir)`` reads the sources, compares each article's
+content hash with the published generation, and writes a new generation in
+which only new and changed articles are split and indexed again; a paragraph
+whose embedding input is unchanged keeps its vector (read back from FAISS), so
+only new text is embedded. The new generation is published by an atomic
+replacement of ``CURRENT``; see :mod:`corpus.index` for the layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .documents import Article, Paragraph, Skipped
+from .embed import Embedder, load_embedder
+from .errors import BuildLockedError, CorpusError, IndexCorruptError, ModelMismatchError, SourceError
+from .index import (
+    CURRENT,
+    FORMAT,
+    FORMAT_VERSION,
+    GEN_PREFIX,
+    KEYWORD_DIR,
+    LOCK,
+    MANIFEST,
+    STORE,
+    TMP_PREFIX,
+    VECTORS,
+    current_generation,
+    default_index_dir,
+    read_manifest,
+    resolve_model_path,
+)
+from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
+from .sources import read_sources
+from .split import split_article
+from .store import Store
+from .vector import INDEX_TYPE, VectorIndex
+
+log = logging.getLogger(__name__)
+
+#: Called as ``progress(stage, done, total)``; ``total`` is None while unknown.
+Progress = Callable[[str, int, "int | None"], None]
+
+DEFAULT_SOURCES = ("seeds",)
+#: At most this many word pieces of the title are prefixed to each paragraph's embedding input.
+TITLE_TOKENS = 32
+#: Generations kept besides the published one (a reader may still have it open).
+KEEP_OLD_GENERATIONS = 1
+
+
+@dataclass
+class BuildReport:
+    index: str
+    generation: str | None
+    articles: int = 0
+    paragraphs: int = 0
+    new_articles: int = 0
+    changed_articles: int = 0
+    unchanged_articles: int = 0
+    removed_articles: int = 0
+    embedded: int = 0
+    reused: int = 0
+    removed_paragraphs: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    up_to_date: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [s.to_dict() for s in self.skipped]
+        return data
+
+
+def build(
+    sources: Iterable[str | os.PathLike[str]] | None = None,
+    index_dir: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = 32,
+) -> BuildReport:
+    """Build or incrementally update the index at ``index_dir`` from ``sources``.
+
+    Without ``sources``, an existing index re-reads the sources it was built
+    from, and a new one reads ``seeds/``. Raises :class:`CorpusError`
+    subclasses for user errors; the published index is never damaged.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
+    _check_index_dir(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    progress = progress or (lambda stage, done, total: None)
+    with _build_lock(index_dir):
+        _remove_stale_builds(index_dir)
+        prev_gen = None if rebuild else current_generation(index_dir)
+        prev_manifest = read_manifest(prev_gen) if prev_gen else None
+        if prev_manifest and prev_manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
+            raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
+        source_list = _resolve_sources(sources, prev_manifest)
+
+        if prev_manifest is not None:
+            model_path = resolve_model_path(prev_manifest, model)
+        else:
+            model_path = str(model) if model is not None else None
+        timer = _StageTimer()
+        with timer("load model"):
+            embedder = load_embedder(model_path)
+        report = BuildReport(index=str(index_dir), generation=None)
+
+        with timer("read"):
+            articles = _read_all(source_list, report, progress)
+        if not articles:
+            raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
+
+        tmp = index_dir / f"{TMP_PREFIX}{secrets.token_hex(4)}"
+        try:
+            changed = _write_generation(tmp, prev_gen, articles, embedder, report, progress, timer, batch_size)
+            if not changed and prev_gen is not None:
+                report.up_to_date = True
+                report.generation = prev_gen.name
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                report.seconds = time.perf_counter() - started
+                report.stage_seconds = timer.seconds
+                _write_manifest(tmp, embedder, articles, source_list, report)
+                report.generation = _publish(index_dir, tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _remove_old_generations(index_dir)
+    report.seconds = time.perf_counter() - started
+    report.stage_seconds = timer.seconds
+    return report
+
+
+# -- steps ---------------------------------------------------------------------
+
+
+def _check_index_dir(index_dir: Path) -> None:
+    if index_dir.exists() and not index_dir.is_dir():
+        raise CorpusError(f"index path {index_dir} is a file, not a folder")
+    if index_dir.is_dir() and not (index_dir / CURRENT).exists():
+        foreign = [p.name for p in index_dir.iterdir() if not (p.name.startswith((GEN_PREFIX, TMP_PREFIX)) or p.name == LOCK)]
+        if foreign:
+            raise CorpusError(f"{index_dir} is not an index folder and is not empty (holds {foreign[0]!r}); choose another --index")
+
+
+def _resolve_sources(sources: Iterable[str | os.PathLike[str]] | None, manifest: dict | None) -> list[str]:
+    given = [str(s) for s in sources] if sources is not None else []
+    if given:
+        return [str(Path(s).resolve()) for s in given]
+    if manifest and manifest.get("sources"):
+        return list(manifest["sources"])
+    if all(Path(s).exists() for s in DEFAULT_SOURCES):
+        return [str(Path(s).resolve()) for s in DEFAULT_SOURCES]
+    raise SourceError("no sources given and no seeds/ folder here; name the folders or files to index")
+
+
+def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> list[Article]:
+    articles: dict[str, Article] = {}
+    for item in read_sources(sources):
+        if isinstance(item, Skipped):
+            report.skipped.append(item)
+        elif item.id in articles:
+            report.skipped.append(Skipped(item.source, f"duplicate article id {item.id!r} (first read from {articles[item.id].source})"))
+        else:
+            articles[item.id] = item
+            if item.meta.get("encoding"):
+                report.notes.append(f"{item.source}: not UTF-8, read as {item.meta['encoding']}")
+        progress("read", len(articles), None)
+    return list(articles.values())
+
+
+def _skip_hint(skipped: list[Skipped]) -> str:
+    if not skipped:
+        return ""
+    return f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
+
+
+def embed_input(title: str, text: str) -> str:
+    """What the embedder sees for a paragraph: its (shortened) title, then its text."""
+    return f"{title}\n{text}" if title else text
+
+
+def _write_generation(
+    tmp: Path,
+    prev_gen: Path | None,
+    articles: list[Article],
+    embedder: Embedder,
+    report: BuildReport,
+    progress: Progress,
+    timer: _StageTimer,
+    batch_size: int,
+) -> bool:
+    """Write the new generation into ``tmp``; return False when nothing changed."""
+    tmp.mkdir()
+    if prev_gen is not None:
+        with timer("copy previous"):
+            shutil.copytree(prev_gen / KEYWORD_DIR, tmp / KEYWORD_DIR)
+            shutil.copy2(prev_gen / STORE, tmp / STORE)
+            shutil.copy2(prev_gen / VECTORS, tmp / VECTORS)
+        store = Store(tmp / STORE, readonly=False)
+        vectors = VectorIndex.load(tmp / VECTORS)
+        keyword = KeywordIndex.open(tmp / KEYWORD_DIR)
+    else:
+        store = Store.create(tmp / STORE)
+        vectors = VectorIndex.create(embedder.info.dim)
+        keyword = KeywordIndex.create(tmp / KEYWORD_DIR)
+    try:
+        old = store.article_hashes()
+        wanted = {a.id for a in articles}
+        todo = [a for a in articles if old.get(a.id) != a.content_hash()]
+        removed = [aid for aid in old if aid not in wanted]
+        report.new_articles = sum(a.id not in old for a in todo)
+        report.changed_articles = len(todo) - report.new_articles
+        report.unchanged_articles = len(articles) - len(todo)
+        report.removed_articles = len(removed)
+        report.articles = len(articles)
+        if not todo and not removed:
+            report.paragraphs = store.counts()[1]
+            return False
+
+        with timer("split"):
+            split = _split_all(todo, embedder, progress)
+        inputs = [embed_input(short_title, p.text) for _, short_title, paragraphs in split for p in paragraphs]
+        ekeys = [hashlib.sha1(text.encode("utf-8")).hexdigest()[:24] for text in inputs]
+
+        # Reuse vectors of identical embedding inputs, read back before anything is deleted.
+        with timer("reuse"):
+            reusable = store.pids_by_ekey(ekeys)
+            need = [i for i, k in enumerate(ekeys) if k not in reusable]
+            matrix = np.empty((len(inputs), embedder.info.dim), dtype=np.float32)
+            have = [i for i, k in enumerate(ekeys) if k in reusable]
+            if have:
+                matrix[have] = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have]))
+        report.reused = len(have)
+        report.embedded = len(need)
+
+        with timer("embed"):
+            if need:
+                matrix[need] = embedder.encode(
+                    [inputs[i] for i in need],
+                    batch_size=batch_size,
+                    progress=lambda done, total: progress("embed", done, total),
+                )
+
+        with timer("store"):
+            dropped = store.delete_articles(removed + [a.id for a in todo if a.id in old])
+            report.removed_paragraphs = len(dropped)
+            new_pids: list[int] = []
+            pos = 0
+            for article, _, paragraphs in split:
+                keys = ekeys[pos : pos + len(paragraphs)]
+                new_pids.extend(store.add_article(article, paragraphs, keys))
+                pos += len(paragraphs)
+            store.commit()
+
+        with timer("vector index"):
+            vectors.remove(np.array(dropped, dtype=np.int64))
+            vectors.add(np.array(new_pids, dtype=np.int64), matrix)
+            vectors.save(tmp / VECTORS)
+
+        with timer("keyword index"):
+            rows = (
+                (pid, article.id, article.title, p.text)
+                for pid, (article, p) in zip(new_pids, ((a, p) for a, _, ps in split for p in ps))
+            )
+            keyword.update(removed + [a.id for a in todo if a.id in old], _counted(rows, len(new_pids), progress))
+
+        n_articles, n_paragraphs = store.counts()
+        report.paragraphs = n_paragraphs
+        if not (n_paragraphs == len(vectors) == keyword.doc_count()) or n_articles != len(articles):
+            raise IndexCorruptError(
+                f"built index is inconsistent (store {n_paragraphs}, vectors {len(vectors)}, keyword {keyword.doc_count()}); nothing was published"
+            )
+        return True
+    finally:
+        keyword.close()
+        store.close()
+
+
+def _split_all(articles: Sequence[Article], embedder: Embedder, progress: Progress) -> list[tuple[Article, str, list[Paragraph]]]:
+    max_tokens = embedder.info.max_tokens - 2  # [CLS] and [SEP]
+    out = []
+    for n, article in enumerate(articles, start=1):
+        short_title = _shorten(article.title, embedder)
+        budget = max(64, max_tokens - (embedder.count_tokens([short_title])[0] + 1 if short_title else 0))
+        out.append((article, short_title, split_article(article, embedder.count_tokens, budget)))
+        if n % 200 == 0 or n == len(articles):
+            progress("split", n, len(articles))
+    return out
+
+
+def _shorten(title: str, embedder: Embedder) -> str:
+    words = title.split()
+    while words and embedder.count_tokens([" ".join(words)])[0] > TITLE_TOKENS:
+        words = words[: max(1, len(words) * 3 // 4)] if len(words) > 1 else []
+    return " ".join(words)
+
+
+def _counted(rows: Iterable, total: int, progress: Progress) -> Iterator:
+    for n, row in enumerate(rows, start=1):
+        yield row
+        if n % 500 == 0 or n == total:
+            progress("keyword index", n, total)
+
+
+def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sources: list[str], report: BuildReport) -> None:
+    from importlib.metadata import version
+
+    fingerprint = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: a.id):
+        fingerprint.update(f"{article.id}\0{article.content_hash()}\n".encode())
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": embedder.info.to_dict(),
+        "embedding_input": f"title (at most {TITLE_TOKENS} word pieces), newline, paragraph text",
+        "keyword": {
+            "engine": f"whoosh-reloaded {version('whoosh-reloaded')}",
+            "analyzer": ANALYZER_ID,
+            "scoring": {"name": "BM25F", "B": BM25_B, "K1": BM25_K1},
+            "title_boost": TITLE_BOOST,
+        },
+        "vector": {"engine": f"faiss-cpu {version('faiss-cpu')}", "index_type": INDEX_TYPE, "dim": embedder.info.dim, "metric": "inner product"},
+        "counts": {"articles": report.articles, "paragraphs": report.paragraphs},
+        "fingerprint": fingerprint.hexdigest()[:32],
+        "sources": sources,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "last_build": {
+            "seconds": round(report.seconds, 2),
+            "stage_seconds": {k: round(v, 2) for k, v in report.stage_seconds.items()},
+            "embedded": report.embedded,
+            "reused": report.reused,
+            "removed_paragraphs": report.removed_paragraphs,
+            "skipped": [s.to_dict() for s in report.skipped],
+        },
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _publish(index_dir: Path, tmp: Path) -> str:
+    """Make ``tmp`` the published generation; atomic for readers."""
+    _fsync_tree(tmp)
+    name = f"{GEN_PREFIX}{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+    final = index_dir / name
+    os.rename(tmp, final)
+    pointer = index_dir / f"{TMP_PREFIX}{CURRENT}"
+    with open(pointer, "w", encoding="utf-8") as handle:
+        handle.write(name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    return name
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    with open(index_dir / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BuildLockedError(f"another build is writing to {index_dir}; wait for it to finish") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_stale_builds(index_dir: Path) -> None:
+    """Remove what killed builds left behind (called under the build lock)."""
+    for entry in index_dir.iterdir():
+        if entry.name.startswith(TMP_PREFIX):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _remove_old_generations(index_dir: Path) -> None:
+    current = current_generation(index_dir)
+    gens = sorted((p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith(GEN_PREFIX)), key=lambda p: p.stat().st_mtime)
+    old = [g for g in gens if g != current]
+    for gen in old[: max(0, len(old) - KEEP_OLD_GENERATIONS)]:
+        shutil.rmtree(gen, ignore_errors=True)
+
+
+class _StageTimer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start

@@ -1,0 +1,78 @@
+"""The records that flow through the indexer: articles and their paragraphs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as read from a source.
+
+    ``text`` is the body (everything after the title); paragraph offsets point
+    into it.
+    """
+
+    id: str
+    title: str
+    text: str
+    source: str
+    date: str | None = None
+    url: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        """A hash of everything that is indexed, used for incremental builds."""
+        payload = json.dumps(
+            [self.title, self.text, self.source, self.date, self.url, self.meta],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paragraph_id(article_id: str, number: int, part: int = 0) -> str:
+    """The stable id of a paragraph: ``article#number``, or ``article#number.part`` for a piece."""
+    return f"{article_id}#{number}" + (f".{part}" if part else "")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph (or a sentence-aligned piece of a long one) of an article.
+
+    ``number`` is the 1-based paragraph number in the article; a paragraph
+    longer than the embedding window is cut into pieces that share its number
+    and differ in ``part``. ``article.text[start:end] == text`` always holds.
+    """
+
+    article_id: str
+    number: int
+    text: str
+    start: int
+    end: int
+    part: int = 0
+
+    @property
+    def id(self) -> str:
+        return paragraph_id(self.article_id, self.number, self.part)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "id": self.id}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or a line of a ``.jsonl`` file) that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)

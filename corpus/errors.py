@@ -1,0 +1,31 @@
+"""Typed errors. Every error a user can cause is a :class:`CorpusError`."""
+
+from __future__ import annotations
+
+
+class CorpusError(Exception):
+    """Base class of the errors a user can cause and fix."""
+
+
+class IndexNotFoundError(CorpusError):
+    """No index exists at the given folder."""
+
+
+class IndexCorruptError(CorpusError):
+    """The index folder exists but cannot be read or is inconsistent."""
+
+
+class ModelMismatchError(CorpusError):
+    """The index was built with another embedding model (or the model is missing)."""
+
+
+class SourceError(CorpusError):
+    """A source path does not exist or holds nothing that can be indexed."""
+
+
+class QueryError(CorpusError):
+    """The query cannot be searched at all (for instance, it is empty)."""
+
+
+class BuildLockedError(CorpusError):
+    """Another build is writing to the same index folder."""

@@ -1,0 +1,172 @@
+"""The index folder: generations, the manifest, and opening an index for reading.
+
+Layout of an index folder ``DIR``::
+
+    DIR/CURRENT              name of the published generation (replaced atomically)
+    DIR/g-<time>-<rand>/     one complete generation
+        manifest.json        format, model, analyzer, counts, fingerprint, build info
+        keyword/             the Whoosh index
+        vectors.faiss        the FAISS index
+        store.sqlite         articles and paragraph records
+    DIR/.tmp-*/              a generation being built (never read)
+    DIR/.build.lock          held by the one build allowed at a time
+
+A build writes a whole new generation and publishes it by replacing
+``CURRENT`` with ``os.replace`` (atomic on POSIX), so readers see the old index
+or the new one, never a mixture, and a build killed at any point leaves the
+old index as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .embed import Embedder, load_embedder, model_fingerprint
+from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from .keyword import ANALYZER_ID, KeywordIndex
+from .store import Store
+from .vector import VectorIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT = "corpus-qa-index"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+KEYWORD_DIR = "keyword"
+VECTORS = "vectors.faiss"
+STORE = "store.sqlite"
+LOCK = ".build.lock"
+TMP_PREFIX = ".tmp-"
+GEN_PREFIX = "g-"
+
+
+def default_index_dir() -> Path:
+    return Path(os.environ.get("CORPUS_INDEX") or "indexes/default")
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The published generation folder, or None when there is none."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{index_dir / CURRENT} cannot be read: {exc}") from exc
+    if not name.startswith(GEN_PREFIX) or "/" in name:
+        raise IndexCorruptError(f"{index_dir / CURRENT} names no generation (holds {name[:40]!r})")
+    gen = index_dir / name
+    if not gen.is_dir():
+        raise IndexCorruptError(f"the published generation {gen} is missing")
+    return gen
+
+
+def read_manifest(gen: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorruptError(f"{gen / MANIFEST} is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"{gen / MANIFEST} cannot be read: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorruptError(f"{gen / MANIFEST} is not a corpus-qa manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"index format {manifest.get('format_version')} is not supported (this version reads {FORMAT_VERSION}); "
+            "rebuild it with `corpus build --rebuild`"
+        )
+    return manifest
+
+
+def resolve_model_path(manifest: dict[str, Any], model: str | os.PathLike[str] | None) -> str | None:
+    """The model folder to use with an index, checked against its manifest.
+
+    ``model`` (if given) must be the model that built the index. Without it,
+    the manifest's path is used, or the bundled model when the index was built
+    with it and the path moved (another virtual environment, say).
+    """
+    recorded = manifest["model"]
+    if model is not None:
+        path = Path(model)
+        if not path.is_dir():
+            raise ModelMismatchError(f"model folder not found: {model}")
+        if model_fingerprint(path) != recorded["fingerprint"]:
+            raise ModelMismatchError(
+                f"the index was built with the model {recorded['name']!r}, not {str(model)!r}; "
+                "search with that model or rebuild with `corpus build --rebuild --model ...`"
+            )
+        return str(path)
+    if Path(recorded["path"]).is_dir() and model_fingerprint(Path(recorded["path"])) == recorded["fingerprint"]:
+        return recorded["path"]
+    from .embed import DEFAULT_MODEL_NAME, default_model_path
+
+    bundled = default_model_path()
+    if recorded["name"] == DEFAULT_MODEL_NAME and model_fingerprint(bundled) == recorded["fingerprint"]:
+        return None
+    raise ModelMismatchError(
+        f"the index was built with the model {recorded['name']!r} ({recorded['path']}), which is not available here "
+        "or has changed; pass it with --model or rebuild with `corpus build --rebuild`"
+    )
+
+
+@dataclass
+class Index:
+    """A published generation opened for reading."""
+
+    path: Path
+    manifest: dict[str, Any]
+    keyword: KeywordIndex
+    vectors: VectorIndex
+    store: Store
+    model_path: str | None
+    _embedder: Embedder | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, index_dir: str | os.PathLike[str], *, model: str | os.PathLike[str] | None = None) -> Index:
+        index_dir = Path(index_dir)
+        if not index_dir.exists():
+            raise IndexNotFoundError(f"no index at {index_dir}; create one with `corpus build SOURCES --index {index_dir}`")
+        gen = current_generation(index_dir)
+        if gen is None:
+            raise IndexNotFoundError(f"no index at {index_dir}; create one with `corpus build SOURCES --index {index_dir}`")
+        manifest = read_manifest(gen)
+        if manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
+            raise IndexCorruptError("the keyword index was built with another analyzer; rebuild it with `corpus build --rebuild`")
+        model_path = resolve_model_path(manifest, model)
+        keyword = KeywordIndex.open(gen / KEYWORD_DIR)
+        vectors = VectorIndex.load(gen / VECTORS)
+        store = Store(gen / STORE, readonly=True)
+        index = cls(gen, manifest, keyword, vectors, store, model_path)
+        index.check()
+        return index
+
+    def check(self) -> None:
+        """Raise :class:`IndexCorruptError` unless the parts agree with each other and the manifest."""
+        articles, paragraphs = self.store.counts()
+        counts = self.manifest.get("counts", {})
+        parts = {
+            "manifest": counts.get("paragraphs"),
+            "store": paragraphs,
+            "keyword": self.keyword.doc_count(),
+            "vector": len(self.vectors),
+        }
+        if len(set(parts.values())) != 1 or counts.get("articles") != articles:
+            raise IndexCorruptError(f"index parts disagree on the number of paragraphs: {parts}; rebuild with `corpus build --rebuild`")
+        if self.vectors.dim != self.manifest["model"]["dim"]:
+            raise IndexCorruptError("vector dimension differs from the manifest's model; rebuild with `corpus build --rebuild`")
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model that built the index, loaded on first use."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.model_path)
+        return self._embedder
+
+    def close(self) -> None:
+        self.keyword.close()
+        self.store.close()

@@ -1,0 +1,16 @@
+"""Entry point of the ``corpus`` console script."""
+
+from __future__ import annotations
+
+from . import build as _build  # noqa: F401  (registers commands)
+from . import evaluate as _evaluate  # noqa: F401
+from . import search as _search  # noqa: F401
+from .app import app, offline
+
+
+def main() -> None:
+    offline()
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,82 @@
+"""The ``corpus`` command: one Typer app; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from corpus.errors import CorpusError
+
+app = typer.Typer(
+    name="corpus",
+    help="Build, search and question a corpus of articles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+out = Console(soft_wrap=False, highlight=False)
+err = Console(stderr=True, highlight=False)
+
+IndexOption = Annotated[
+    Path,
+    typer.Option("--index", envvar="CORPUS_INDEX", help="Index folder.", show_default=True),
+]
+DEFAULT_INDEX = Path("indexes/default")
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into a one-line message and exit status 1."""
+    try:
+        yield
+    except (CorpusError, ValueError) as exc:  # ValueError: bad option values reaching the library
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def print_json(data: object) -> None:
+    """Machine-readable output: plain JSON on stdout, never re-wrapped."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class ProgressBars:
+    """One rich progress bar per build stage, created when the stage reports first."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+            disable=not enabled,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ProgressBars:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total)

@@ -1,0 +1,68 @@
+"""``corpus build`` and ``corpus info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .app import print_json, DEFAULT_INDEX, IndexOption, ProgressBars, app, out, user_errors
+
+
+@app.command()
+def build(
+    sources: Annotated[list[Path] | None, typer.Argument(help="Folders and files to index (default: the index's own sources, or seeds/).")] = None,
+    index: IndexOption = DEFAULT_INDEX,
+    model: Annotated[Path | None, typer.Option(help="A sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2).")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch instead of updating.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Embedding batch size.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
+) -> None:
+    """Build or incrementally update an index over folders and files of articles."""
+    from corpus import build as run_build
+
+    with user_errors(), ProgressBars(enabled=not as_json) as bars:
+        report = run_build(sources or None, index, model=model, rebuild=rebuild, progress=bars.update, batch_size=batch_size)
+    if as_json:
+        print_json((report.to_dict()))
+        return
+    if report.up_to_date:
+        out.print(f"{report.index} is up to date: {report.articles:,} articles, {report.paragraphs:,} paragraphs ({report.seconds:.1f} s)")
+    else:
+        out.print(
+            f"built {report.index}: {report.articles:,} articles ({report.new_articles:,} new, {report.changed_articles:,} changed, "
+            f"{report.unchanged_articles:,} unchanged, {report.removed_articles:,} removed), {report.paragraphs:,} paragraphs "
+            f"({report.embedded:,} embedded, {report.reused:,} reused, {report.removed_paragraphs:,} removed) in {report.seconds:.1f} s"
+        )
+    for note in report.notes:
+        out.print(f"note: {note}", markup=False)
+    if report.skipped:
+        out.print(f"skipped {len(report.skipped)}:")
+        for item in report.skipped:
+            out.print(f"  {item.path}: {item.reason}", markup=False)
+
+
+@app.command()
+def info(
+    index: IndexOption = DEFAULT_INDEX,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """What the index holds: counts, model, size, when it was built and from what."""
+    from qa import Library
+
+    with user_errors():
+        with Library.open(index) as lib:
+            data = lib.info()
+    if as_json:
+        print_json((data))
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("index", "generation", "built_at", "articles", "paragraphs", "model", "dim", "vector_index", "analyzer"):
+        table.add_row(key, f"{data[key]:,}" if isinstance(data[key], int) else str(data[key]))
+    table.add_row("size", f"{data['bytes'] / 1e6:,.1f} MB")
+    table.add_row("sources", "\n".join(data["sources"]))
+    last = data["last_build"]
+    table.add_row("last build", f"{last['seconds']} s, {last['embedded']:,} embedded, {last['reused']:,} reused, {len(last['skipped'])} skipped")
+    out.print(table)

@@ -1,0 +1,63 @@
+"""``corpus eval``: retrieval quality on a BEIR-format folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .app import print_json, ProgressBars, app, err, out, user_errors
+
+
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[Path, typer.Argument(help="A BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")],
+    mode: Annotated[list[str] | None, typer.Option(help="Mode(s) to score (default: hybrid, keyword and vector).")] = None,
+    split: Annotated[str, typer.Option(help="Which qrels file to score.")] = "test",
+    cache: Annotated[Path | None, typer.Option(help="Where the dataset's index is kept (default indexes/eval/<dataset name>).")] = None,
+    model: Annotated[Path | None, typer.Option(help="A sentence-transformers model folder.")] = None,
+    fusion: Annotated[str | None, typer.Option(help="Fusion method for hybrid: rrf or score.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Keyword and vector weights, e.g. 0.4,0.6.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 of each search mode on a BEIR-format dataset."""
+    from qa import Library
+    from qa.evaluate import ensure_index, evaluate, load_beir
+    from qa.library import MODES
+
+    with user_errors():
+        modes = mode or list(MODES)
+        for m in modes:
+            if m not in MODES:
+                raise ValueError(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+        parsed_weights = _weights(weights)
+        data = load_beir(dataset, split)
+        index_dir = cache or Path("indexes/eval") / dataset.resolve().name
+        with ProgressBars(enabled=not as_json) as bars:
+            ensure_index(data, index_dir, model=model, progress=bars.update)
+        with Library.open(index_dir, model=model, fusion_method=fusion, weights=parsed_weights) as lib:
+            results = evaluate(lib, data, modes, on_mode=None if as_json else lambda m: err.print(f"scoring {m}…"))
+    if as_json:
+        print_json((results))
+        return
+    table = Table(title=f"{dataset.name} ({split}, {len(data.queries)} queries)")
+    table.add_column("mode")
+    for name in ("ndcg@10", "recall@100", "mrr@10"):
+        table.add_column(name, justify="right")
+    for m, scores in results.items():
+        table.add_row(m, *(f"{scores[n]:.4f}" for n in ("ndcg@10", "recall@100", "mrr@10")))
+    out.print(table)
+
+
+def _weights(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--weights takes two numbers such as 0.4,0.6, not {text!r}") from None
+    if len(parts) != 2:
+        raise ValueError(f"--weights takes two numbers such as 0.4,0.6, not {text!r}")
+    return parts

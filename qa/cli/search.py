@@ -1,0 +1,46 @@
+"""``corpus search``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from .app import print_json, DEFAULT_INDEX, IndexOption, app, out, user_errors
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words or a question.")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of paragraphs.")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, keyword or vector.")] = "hybrid",
+    index: IndexOption = DEFAULT_INDEX,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Ranked paragraphs with title, paragraph number, source, score and highlighted terms."""
+    from qa import Library
+
+    with user_errors():
+        with Library.open(index) as lib:
+            hits = lib.search(query, k=k, mode=mode)
+    if as_json:
+        print_json((hits.to_dict()))
+        return
+    for notice in hits.notices:
+        out.print(f"note: {notice}", markup=False)
+    if not hits:
+        out.print("no matches")
+    for rank, hit in enumerate(hits, start=1):
+        head = Text(f"{rank:>2}. ", style="bold")
+        head.append(hit.title, style="bold")
+        head.append(f"  ¶{hit.paragraph}  ")
+        head.append(f"score {hit.score:.4f}", style="dim")
+        out.print(head, soft_wrap=True)
+        out.print(Text(f"    {hit.url or hit.source}", style="dim"), soft_wrap=True)
+        body = Text(hit.text)
+        for start, end in hit.highlights:
+            body.stylize("bold yellow", start, end)
+        body.pad_left(4)
+        out.print(body, soft_wrap=True)
+        out.print()

@@ -1,0 +1,227 @@
+"""The library facade: open an index, search it (keyword, vector or hybrid)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corpus.documents import Article, paragraph_id
+from corpus.errors import QueryError
+from corpus.index import Index, default_index_dir
+
+from . import fusion
+from .hits import Hit, Hits
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "keyword", "vector")
+#: Candidates taken from each side before fusing.
+DEPTH = 100
+#: Longer queries are cut here (the embedder reads 256 word pieces, the keyword side 64 words).
+MAX_QUERY_CHARS = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_query(query: object) -> tuple[str, list[str]]:
+    """Normalise user text for searching; raise :class:`QueryError` if nothing is left."""
+    if not isinstance(query, str):
+        raise QueryError(f"a query must be text, not {type(query).__name__}")
+    notices = []
+    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", query))
+    text = " ".join(text.split())
+    if len(text) > MAX_QUERY_CHARS:
+        cut = text.rfind(" ", 0, MAX_QUERY_CHARS)
+        text = text[: cut if cut > 0 else MAX_QUERY_CHARS]
+        notices.append(f"the query was cut to its first {len(text):,} characters")
+    if not text:
+        raise QueryError("the query is empty")
+    return text, notices
+
+
+class Library:
+    """A searchable corpus. Open one with :meth:`Library.open`; safe to share across threads."""
+
+    def __init__(self, index: Index, *, fusion_method: str | None = None, weights: Sequence[float] | None = None) -> None:
+        self._index = index
+        self.fusion_method = fusion_method or fusion.DEFAULT_METHOD
+        self.weights = tuple(weights) if weights is not None else fusion.DEFAULT_WEIGHTS
+        if self.fusion_method not in fusion.METHODS:
+            raise ValueError(f"unknown fusion method {self.fusion_method!r}; choose one of {', '.join(fusion.METHODS)}")
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        fusion_method: str | None = None,
+        weights: Sequence[float] | None = None,
+    ) -> Library:
+        """Open the index at ``path`` (default ``$CORPUS_INDEX`` or ``indexes/default``).
+
+        Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
+        """
+        return cls(Index.open(Path(path) if path else default_index_dir(), model=model), fusion_method=fusion_method, weights=weights)
+
+    def close(self) -> None:
+        self._index.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the index holds -------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self._index.manifest
+
+    @property
+    def path(self) -> Path:
+        return self._index.path
+
+    def info(self) -> dict[str, Any]:
+        m = self._index.manifest
+        size = sum(f.stat().st_size for f in self._index.path.rglob("*") if f.is_file())
+        return {
+            "index": str(self._index.path.parent),
+            "generation": self._index.path.name,
+            "built_at": m["built_at"],
+            "articles": m["counts"]["articles"],
+            "paragraphs": m["counts"]["paragraphs"],
+            "model": m["model"]["name"],
+            "dim": m["model"]["dim"],
+            "vector_index": m["vector"]["index_type"],
+            "analyzer": m["keyword"]["analyzer"],
+            "sources": m["sources"],
+            "bytes": size,
+            "last_build": m["last_build"],
+        }
+
+    def article(self, article_id: str) -> Article | None:
+        return self._index.store.article(article_id)
+
+    def article_hits(self, article_id: str) -> list[Hit]:
+        """Every paragraph of an article, in order, as hits with score 0."""
+        return [self._hit(r, 0.0) for r in self._index.store.article_paragraphs(article_id)]
+
+    # -- searching ----------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        *,
+        fusion_method: str | None = None,
+        weights: Sequence[float] | None = None,
+        depth: int = DEPTH,
+    ) -> Hits:
+        """The ``k`` best paragraphs for ``query``.
+
+        ``mode`` is ``hybrid`` (both sides fused), ``keyword`` or ``vector``.
+        When the keyword side understands nothing in the query (only stop
+        words or syntax), the vector side answers and ``Hits.notices`` says so.
+        """
+        text, notices = clean_query(query)
+        _check_mode(mode)
+        if k <= 0:
+            return Hits(query=text, mode=mode, notices=notices)
+        depth = max(depth, k)
+        parsed, keyword, vector, mode = self._rank(text, mode, depth, notices)
+        ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
+        records = self._index.store.paragraphs([pid for pid, _ in ranking])
+        kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
+        vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
+        hits = []
+        for pid, score in ranking:
+            record = records.get(pid)
+            if record is None:  # cannot happen in a consistent index; never crash on it
+                log.warning("paragraph %s is in an index but not in the store", pid)
+                continue
+            spans = self._index.keyword.highlight_spans(record.text, parsed.terms)
+            hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid)))
+        return Hits(hits, query=text, mode=mode, notices=notices)
+
+    def search_articles(
+        self,
+        query: str,
+        k: int = 100,
+        mode: str = "hybrid",
+        *,
+        fusion_method: str | None = None,
+        weights: Sequence[float] | None = None,
+        depth: int = 3 * DEPTH,
+        _vector: np.ndarray | None = None,
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best articles as ``(article_id, score)``: each side ranks an
+        article by its best paragraph, then the article rankings are fused."""
+        text, notices = clean_query(query)
+        _check_mode(mode)
+        _, keyword, vector, mode = self._rank(text, mode, depth, notices, _vector)
+        pids = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
+        article_of = {pid: r.article_id for pid, r in self._index.store.paragraphs(sorted(pids)).items()}
+        keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
+        vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
+        return self._combine(keyword, vector, mode, fusion_method, weights)[:k]
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Embed many queries at once (for evaluations and benchmarks)."""
+        return self._index.embedder.encode([clean_query(q)[0] for q in queries])
+
+    # -- internals ------------------------------------------------------------------
+    def _rank(self, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
+        parsed = self._index.keyword.parse(text)
+        keyword: list[tuple[int, float]] = []
+        vector: list[tuple[int, float]] = []
+        if mode in ("hybrid", "keyword"):
+            if parsed.empty:
+                notices.append("no searchable words for the keyword index (only stop words or syntax); answered by meaning alone")
+                mode = "vector"
+            else:
+                keyword = self._index.keyword.search(parsed, depth)
+        if mode in ("hybrid", "vector"):
+            if qvec is None:
+                qvec = self._index.embedder.encode([text])[0]
+            vector = self._index.vectors.search(qvec.reshape(1, -1), depth)[0]
+        return parsed, keyword, vector, mode
+
+    def _combine(self, keyword, vector, mode: str, method: str | None, weights: Sequence[float] | None):
+        if mode == "keyword":
+            return list(keyword)
+        if mode == "vector":
+            return list(vector)
+        return fusion.fuse([keyword, vector], method or self.fusion_method, weights if weights is not None else self.weights)
+
+    def _hit(self, record, score: float, spans=(), kw=None, vec=None) -> Hit:
+        return Hit(
+            id=paragraph_id(record.article_id, record.number, record.part),
+            article_id=record.article_id,
+            title=record.title,
+            paragraph=record.number,
+            text=record.text,
+            source=record.source,
+            score=float(score),
+            start=record.start,
+            end=record.end,
+            part=record.part,
+            url=record.url,
+            date=record.date,
+            highlights=tuple(spans),
+            keyword_rank=kw[0] if kw else None,
+            vector_rank=vec[0] if vec else None,
+            keyword_score=kw[1] if kw else None,
+            vector_score=vec[1] if vec else None,
+        )
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise QueryError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")

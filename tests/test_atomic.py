@@ -1,0 +1,110 @@
+"""A build killed at any point, or failing at publication, leaves the previous index working."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from corpus import build
+from corpus.index import current_generation
+from qa import Library
+
+from .conftest import ROOT, SEEDS
+
+WORDS = "river harbour council budget school museum railway festival election hospital market bridge".split()
+
+
+def _many_articles(folder, n):
+    folder.mkdir()
+    for i in range(n):
+        paragraphs = [" ".join(WORDS[(i + j + k) % len(WORDS)] for k in range(40)) + "." for j in range(6)]
+        (folder / f"{i:03d}.txt").write_text(f"Article {i}\n\n" + "\n\n".join(paragraphs))
+
+
+def _seed_answers(index):
+    with Library.open(index) as lib:
+        hits = lib.search("drowning dissenters", k=1)
+        return hits[0].paragraph, lib.info()["articles"]
+
+
+@pytest.mark.parametrize("delay", [0.3, 2.0, 5.0])
+def test_sigkill_mid_build_keeps_the_previous_index(tmp_path, delay):
+    index = tmp_path / "index"
+    build([SEEDS], index)
+    published = current_generation(index)
+    docs = tmp_path / "docs"
+    _many_articles(docs, 120)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from qa.cli import main; main()", "build", str(SEEDS), str(docs), "--index", str(index)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(".tmp-") for p in index.iterdir()):
+            assert proc.poll() is None, "the build ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    if proc.returncode == -signal.SIGKILL:
+        assert current_generation(index) == published
+        assert _seed_answers(index) == (2, 1)
+    # either way the index opens and answers, and the next build succeeds and cleans up
+    report = build([SEEDS, docs], index)
+    assert report.articles == 121
+    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())
+    assert _seed_answers(index) == (2, 121)
+
+
+def test_failure_while_publishing_keeps_the_previous_index(tmp_path, monkeypatch):
+    index = tmp_path / "index"
+    build([SEEDS], index)
+    published = current_generation(index)
+    docs = tmp_path / "docs"
+    _many_articles(docs, 3)
+
+    real_replace = os.replace
+
+    def broken_replace(src, dst, *args, **kwargs):
+        if os.path.basename(dst) == "CURRENT":
+            raise OSError("disk full")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        build([SEEDS, docs], index)
+    monkeypatch.undo()
+    assert current_generation(index) == published
+    assert _seed_answers(index) == (2, 1)
+    assert build([SEEDS, docs], index).articles == 4
+
+
+def test_failure_while_embedding_keeps_the_previous_index(tmp_path, monkeypatch, embedder):
+    index = tmp_path / "index"
+    build([SEEDS], index)
+    docs = tmp_path / "docs"
+    _many_articles(docs, 3)
+
+    def broken_encode(*args, **kwargs):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(type(embedder), "encode", broken_encode)
+    with pytest.raises(MemoryError):
+        build([SEEDS, docs], index)
+    monkeypatch.undo()
+    assert _seed_answers(index) == (2, 1)
+    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())

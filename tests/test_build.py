@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from corpus import (
+    BuildLockedError,
+    CorpusError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    ModelMismatchError,
+    SourceError,
+    build,
+)
+from corpus.index import CURRENT, current_generation
+from qa import Library
+
+from .conftest import SEEDS
+
+
+def _article(folder, name, title, *paragraphs):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n")
+
+
+def test_build_reports_and_manifest(seed_index):
+    gen = current_generation(seed_index)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    assert manifest["counts"] == {"articles": 1, "paragraphs": 12}
+    assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest["model"]["dim"] == 384
+    assert manifest["sources"] == [str(SEEDS)]
+    assert manifest["last_build"]["embedded"] == 12
+
+
+def test_incremental_build_embeds_only_what_changed(tmp_path):
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    _article(docs, "a.txt", "Apples", "Apples grow on trees in orchards.", "Cider is made from apples.")
+    _article(docs, "b.txt", "Bananas", "Bananas grow in warm climates.", "They are rich in potassium.")
+    _article(docs, "c.txt", "Cherries", "Cherries are small stone fruits.")
+    first = build([docs], index)
+    assert (first.articles, first.paragraphs, first.embedded, first.reused) == (3, 5, 5, 0)
+
+    again = build([docs], index)
+    assert again.up_to_date and again.embedded == 0
+
+    _article(docs, "a.txt", "Apples", "Apples grow on trees in orchards.", "Perry, not cider, is made from pears.")
+    _article(docs, "d.txt", "Dates", "Date palms thrive in the desert oases.")
+    (docs / "c.txt").unlink()
+    report = build(index_dir=index)  # no sources: re-reads the index's own
+    assert (report.new_articles, report.changed_articles, report.unchanged_articles, report.removed_articles) == (1, 1, 1, 1)
+    assert report.embedded == 2  # the changed paragraph of a.txt and the new d.txt
+    assert report.reused == 1  # the unchanged first paragraph of a.txt
+    assert report.removed_paragraphs == 3  # a.txt's two old paragraphs and c.txt's one
+    assert report.paragraphs == 5
+
+    with Library.open(index) as lib:
+        assert lib.search("desert oases", k=1)[0].title == "Dates"
+        assert lib.search("perry from pears", k=1, mode="keyword")[0].paragraph == 2
+        assert all(h.title != "Cherries" for h in lib.search("stone fruits", k=10))
+        assert lib.info()["paragraphs"] == 5
+
+    rebuilt = build([docs], index, rebuild=True)
+    assert rebuilt.embedded == 5 and rebuilt.reused == 0
+
+
+def test_old_generations_are_pruned(tmp_path):
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    for n in range(4):
+        _article(docs, "a.txt", "Title", f"Version {n} of the text.")
+        build([docs], index)
+    gens = [p for p in index.iterdir() if p.name.startswith("g-")]
+    assert len(gens) == 2 and current_generation(index) in gens
+
+
+def test_empty_and_binary_sources_are_listed_not_fatal(tmp_path):
+    docs = tmp_path / "docs"
+    _article(docs, "good.txt", "Good", "Real text about gardens.")
+    (docs / "bin.txt").write_bytes(b"\x00\x01\x02\x03" * 100)
+    (docs / "empty.md").write_text("")
+    report = build([docs], tmp_path / "index")
+    assert report.articles == 1
+    assert sorted(s.reason for s in report.skipped) == ["binary file", "empty file"]
+
+
+def test_nothing_to_index_is_an_error_and_keeps_the_old_index(tmp_path):
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    _article(docs, "a.txt", "Title", "Some text.")
+    build([docs], index)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.txt").write_text("")
+    with pytest.raises(SourceError, match="no articles"):
+        build([empty], index)
+    with Library.open(index) as lib:
+        assert lib.search("text", k=1)
+
+
+def test_refuses_a_folder_that_is_not_an_index(tmp_path):
+    (tmp_path / "mine.txt").write_text("precious")
+    with pytest.raises(CorpusError, match="not an index folder"):
+        build([SEEDS], tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def test_second_build_is_refused_while_one_holds_the_lock(tmp_path):
+    from corpus.build import _build_lock
+
+    index = tmp_path / "index"
+    index.mkdir()
+    with _build_lock(index):
+        with pytest.raises(BuildLockedError):
+            build([SEEDS], index)
+
+
+def test_missing_index(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="corpus build"):
+        Library.open(tmp_path / "nothing")
+
+
+def _copy(seed_index, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(seed_index, target)
+    return target, current_generation(target)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda gen: (gen / "vectors.faiss").write_bytes(b"garbage"),
+        lambda gen: (gen / "vectors.faiss").unlink(),
+        lambda gen: (gen / "manifest.json").write_text("{not json"),
+        lambda gen: (gen / "store.sqlite").write_bytes(b"not a database at all" * 100),
+        lambda gen: shutil.rmtree(gen / "keyword"),
+        lambda gen: (gen.parent / CURRENT).write_text("g-missing"),
+        lambda gen: (gen.parent / CURRENT).write_text("../../etc"),
+    ],
+    ids=["bad-faiss", "no-faiss", "bad-manifest", "bad-store", "no-keyword", "dangling-current", "bad-current"],
+)
+def test_corrupt_index_is_a_typed_error(seed_index, tmp_path, damage):
+    target, gen = _copy(seed_index, tmp_path)
+    damage(gen)
+    with pytest.raises(IndexCorruptError):
+        Library.open(target)
+
+
+def test_inconsistent_counts_are_detected(seed_index, tmp_path):
+    target, gen = _copy(seed_index, tmp_path)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["counts"]["paragraphs"] += 1
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="disagree"):
+        Library.open(target)
+
+
+def test_index_built_with_another_model(seed_index, tmp_path, embedder):
+    target, gen = _copy(seed_index, tmp_path)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["model"].update(name="someone/other-model", path=str(tmp_path / "other-model"), fingerprint="0" * 16)
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelMismatchError, match="other-model"):
+        Library.open(target)
+    with pytest.raises(ModelMismatchError):
+        build([SEEDS], target)
+
+
+def test_searching_with_another_model_folder_is_refused(seed_index, tmp_path, embedder):
+    other = tmp_path / "model"
+    shutil.copytree(embedder.info.path, other)
+    config = json.loads((other / "config.json").read_text())
+    config["layer_norm_eps"] = 1e-6
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelMismatchError, match="rebuild"):
+        Library.open(seed_index, model=other)
+    with pytest.raises(ModelMismatchError, match="not found"):
+        Library.open(seed_index, model=tmp_path / "nowhere")
+
+
+def test_bbc_sample_is_indexed_including_the_latin1_file(bbc_sample, tmp_path):
+    report = build([bbc_sample], tmp_path / "index")
+    assert report.articles == 16 and not report.skipped
+    assert any("199.txt" in note and "cp1252" in note for note in report.notes)
+    with Library.open(tmp_path / "index") as lib:
+        article = lib.article("bbc/sport/199.txt")
+        assert article is not None and "£" in article.text

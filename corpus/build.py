@@ -70,6 +70,7 @@ class BuildReport:
     generation: str | None
     articles: int = 0
     paragraphs: int = 0
+    pieces: int = 0
     new_articles: int = 0
     changed_articles: int = 0
     unchanged_articles: int = 0
@@ -236,7 +237,7 @@ def _write_generation(
         report.removed_articles = len(removed)
         report.articles = len(articles)
         if not todo and not removed:
-            report.paragraphs = store.counts()[1]
+            _, report.paragraphs, report.pieces = store.counts()
             return False
 
         with timer("split"):
@@ -280,17 +281,14 @@ def _write_generation(
             vectors.save(tmp / VECTORS)
 
         with timer("keyword index"):
-            rows = (
-                (pid, article.id, article.title, p.text)
-                for pid, (article, p) in zip(new_pids, ((a, p) for a, _, ps in split for p in ps))
-            )
-            keyword.update(removed + [a.id for a in todo if a.id in old], _counted(rows, len(new_pids), progress))
+            rows = list(_paragraph_rows(split, new_pids))
+            keyword.update(removed + [a.id for a in todo if a.id in old], _counted(rows, len(rows), progress))
 
-        n_articles, n_paragraphs = store.counts()
-        report.paragraphs = n_paragraphs
-        if not (n_paragraphs == len(vectors) == keyword.doc_count()) or n_articles != len(articles):
+        n_articles, report.paragraphs, report.pieces = store.counts()
+        if report.pieces != len(vectors) or report.paragraphs != keyword.doc_count() or n_articles != len(articles):
             raise IndexCorruptError(
-                f"built index is inconsistent (store {n_paragraphs}, vectors {len(vectors)}, keyword {keyword.doc_count()}); nothing was published"
+                f"built index is inconsistent (store {report.paragraphs} paragraphs and {report.pieces} pieces, "
+                f"vectors {len(vectors)}, keyword {keyword.doc_count()}); nothing was published"
             )
         return True
     finally:
@@ -308,6 +306,19 @@ def _split_all(articles: Sequence[Article], embedder: Embedder, progress: Progre
         if n % 200 == 0 or n == len(articles):
             progress("split", n, len(articles))
     return out
+
+
+def _paragraph_rows(split, pids: Sequence[int]) -> Iterator[tuple[int, str, str, str]]:
+    """One keyword-index row per whole paragraph: ``(head pid, article id, title, text)``."""
+    pos = 0
+    for article, _, pieces in split:
+        by_number: dict[int, list[int]] = {}
+        for i, piece in enumerate(pieces):
+            by_number.setdefault(piece.number, []).append(i)
+        for indices in by_number.values():
+            first, last = pieces[indices[0]], pieces[indices[-1]]
+            yield pids[pos + indices[0]], article.id, article.title, article.text[first.start : last.end]
+        pos += len(pieces)
 
 
 def _shorten(title: str, embedder: Embedder) -> str:
@@ -342,7 +353,7 @@ def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sour
             "title_boost": TITLE_BOOST,
         },
         "vector": {"engine": f"faiss-cpu {version('faiss-cpu')}", "index_type": INDEX_TYPE, "dim": embedder.info.dim, "metric": "inner product"},
-        "counts": {"articles": report.articles, "paragraphs": report.paragraphs},
+        "counts": {"articles": report.articles, "paragraphs": report.paragraphs, "pieces": report.pieces},
         "fingerprint": fingerprint.hexdigest()[:32],
         "sources": sources,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

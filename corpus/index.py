@@ -35,7 +35,7 @@ from .vector import VectorIndex
 log = logging.getLogger(__name__)
 
 FORMAT = "corpus-qa-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 KEYWORD_DIR = "keyword"
@@ -147,16 +147,18 @@ class Index:
 
     def check(self) -> None:
         """Raise :class:`IndexCorruptError` unless the parts agree with each other and the manifest."""
-        articles, paragraphs = self.store.counts()
+        articles, paragraphs, pieces = self.store.counts()
         counts = self.manifest.get("counts", {})
-        parts = {
-            "manifest": counts.get("paragraphs"),
-            "store": paragraphs,
-            "keyword": self.keyword.doc_count(),
-            "vector": len(self.vectors),
+        found = {
+            "articles": (counts.get("articles"), articles),
+            "paragraphs": (counts.get("paragraphs"), paragraphs, self.keyword.doc_count()),
+            "pieces": (counts.get("pieces"), pieces, len(self.vectors)),
         }
-        if len(set(parts.values())) != 1 or counts.get("articles") != articles:
-            raise IndexCorruptError(f"index parts disagree on the number of paragraphs: {parts}; rebuild with `corpus build --rebuild`")
+        bad = {name: values for name, values in found.items() if len(set(values)) != 1}
+        if bad:
+            raise IndexCorruptError(
+                f"index parts disagree on the number of {', '.join(bad)} {list(bad.values())}; rebuild with `corpus build --rebuild`"
+            )
         if self.vectors.dim != self.manifest["model"]["dim"]:
             raise IndexCorruptError("vector dimension differs from the manifest's model; rebuild with `corpus build --rebuild`")
 

@@ -1,9 +1,11 @@
-"""The paragraph store: articles and paragraph records in SQLite, by stable id.
+"""The paragraph store: articles, paragraphs and their pieces in SQLite, by stable id.
 
-A paragraph's integer ``pid`` is also its id in the keyword and vector
-indexes; ``AUTOINCREMENT`` guarantees a deleted pid is never handed out again.
-Paragraph text is not stored twice: it is the article's text between the
-paragraph's offsets.
+Each row of ``pieces`` is one window-sized piece of a paragraph (most
+paragraphs are a single piece); its integer ``pid`` is its id in the vector
+index, and ``AUTOINCREMENT`` guarantees a deleted pid is never handed out
+again. A paragraph is named by the pid of its first piece, its ``head``: that
+is its id in the keyword index and in fused rankings. Text is not stored
+twice: a piece or paragraph is the article's text between its offsets.
 """
 
 from __future__ import annotations
@@ -29,33 +31,39 @@ CREATE TABLE IF NOT EXISTS articles (
     meta TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS paragraphs (
+CREATE TABLE IF NOT EXISTS pieces (
     pid INTEGER PRIMARY KEY AUTOINCREMENT,
+    head INTEGER NOT NULL,
     article_id TEXT NOT NULL REFERENCES articles(id),
     number INTEGER NOT NULL,
     part INTEGER NOT NULL,
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
+    pstart INTEGER NOT NULL,
+    pend INTEGER NOT NULL,
     ekey TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS paragraphs_article ON paragraphs(article_id);
-CREATE INDEX IF NOT EXISTS paragraphs_ekey ON paragraphs(ekey);
+CREATE INDEX IF NOT EXISTS pieces_article ON pieces(article_id);
+CREATE INDEX IF NOT EXISTS pieces_ekey ON pieces(ekey);
 """
 
-_ROW = """
-SELECT p.pid, p.article_id, p.number, p.part, p.start, p."end",
-       substr(a.text, p.start + 1, p."end" - p.start),
+# one row per paragraph: its head piece, with the paragraph's span and text
+_PARAGRAPH = """
+SELECT p.pid, p.article_id, p.number, p.pstart, p.pend,
+       substr(a.text, p.pstart + 1, p.pend - p.pstart),
        a.title, a.source, a.url, a.date
-FROM paragraphs p JOIN articles a ON a.id = p.article_id
+FROM pieces p JOIN articles a ON a.id = p.article_id
+WHERE p.part = 0
 """
 
 
 @dataclass(frozen=True)
 class ParagraphRecord:
+    """A whole paragraph; ``pid`` is its head piece's id."""
+
     pid: int
     article_id: str
     number: int
-    part: int
     start: int
     end: int
     text: str
@@ -91,7 +99,7 @@ class Store:
                 else:
                     conn = sqlite3.connect(str(self.path), check_same_thread=False)
                     conn.executescript(_SCHEMA)
-                conn.execute("SELECT count(*) FROM paragraphs").fetchone()
+                conn.execute("SELECT count(*) FROM pieces").fetchone()
             except sqlite3.DatabaseError as exc:
                 raise IndexCorruptError(f"paragraph store {self.path} cannot be read: {exc}") from exc
             self._local.conn = conn
@@ -110,11 +118,12 @@ class Store:
         self._conn().commit()
 
     # -- reading ----------------------------------------------------------------
-    def counts(self) -> tuple[int, int]:
+    def counts(self) -> tuple[int, int, int]:
+        """Numbers of articles, paragraphs and pieces."""
         conn = self._conn()
         (articles,) = conn.execute("SELECT count(*) FROM articles").fetchone()
-        (paragraphs,) = conn.execute("SELECT count(*) FROM paragraphs").fetchone()
-        return articles, paragraphs
+        paragraphs, pieces = conn.execute("SELECT count(*) FILTER (WHERE part = 0), count(*) FROM pieces").fetchone()
+        return articles, paragraphs, pieces
 
     def article_hashes(self) -> dict[str, str]:
         return dict(self._conn().execute("SELECT id, hash FROM articles"))
@@ -126,7 +135,7 @@ class Store:
         for lo in range(0, len(keys), 500):
             batch = keys[lo : lo + 500]
             marks = ",".join("?" * len(batch))
-            for ekey, pid in self._conn().execute(f"SELECT ekey, min(pid) FROM paragraphs WHERE ekey IN ({marks}) GROUP BY ekey", batch):
+            for ekey, pid in self._conn().execute(f"SELECT ekey, min(pid) FROM pieces WHERE ekey IN ({marks}) GROUP BY ekey", batch):
                 found[ekey] = pid
         return found
 
@@ -135,20 +144,30 @@ class Store:
         for lo in range(0, len(article_ids), 500):
             batch = list(article_ids[lo : lo + 500])
             marks = ",".join("?" * len(batch))
-            out.extend(r[0] for r in self._conn().execute(f"SELECT pid FROM paragraphs WHERE article_id IN ({marks})", batch))
+            out.extend(r[0] for r in self._conn().execute(f"SELECT pid FROM pieces WHERE article_id IN ({marks})", batch))
         return out
 
-    def paragraphs(self, pids: Sequence[int]) -> dict[int, ParagraphRecord]:
-        out: dict[int, ParagraphRecord] = {}
+    def heads(self, pids: Sequence[int]) -> dict[int, int]:
+        """The head (paragraph id) of each piece id."""
+        out: dict[int, int] = {}
         for lo in range(0, len(pids), 500):
             batch = [int(p) for p in pids[lo : lo + 500]]
             marks = ",".join("?" * len(batch))
-            for row in self._conn().execute(f"{_ROW} WHERE p.pid IN ({marks})", batch):
+            out.update(self._conn().execute(f"SELECT pid, head FROM pieces WHERE pid IN ({marks})", batch))
+        return out
+
+    def paragraphs(self, heads: Sequence[int]) -> dict[int, ParagraphRecord]:
+        """Whole paragraphs by their head ids."""
+        out: dict[int, ParagraphRecord] = {}
+        for lo in range(0, len(heads), 500):
+            batch = [int(p) for p in heads[lo : lo + 500]]
+            marks = ",".join("?" * len(batch))
+            for row in self._conn().execute(f"{_PARAGRAPH} AND p.pid IN ({marks})", batch):
                 out[row[0]] = ParagraphRecord(*row)
         return out
 
     def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
-        rows = self._conn().execute(f"{_ROW} WHERE p.article_id = ? ORDER BY p.number, p.part", (article_id,))
+        rows = self._conn().execute(f"{_PARAGRAPH} AND p.article_id = ? ORDER BY p.number", (article_id,))
         return [ParagraphRecord(*row) for row in rows]
 
     def article(self, article_id: str) -> Article | None:
@@ -159,23 +178,20 @@ class Store:
             return None
         return Article(*row[:6], meta=json.loads(row[6]))
 
-    def all_pids(self) -> list[int]:
-        return [r[0] for r in self._conn().execute("SELECT pid FROM paragraphs ORDER BY pid")]
-
     # -- writing ----------------------------------------------------------------
     def delete_articles(self, article_ids: Sequence[str]) -> list[int]:
-        """Remove articles and their paragraphs; return the removed paragraph ids."""
+        """Remove articles and their pieces; return the removed piece ids."""
         pids = self.pids_of_articles(article_ids)
         conn = self._conn()
         for lo in range(0, len(article_ids), 500):
             batch = list(article_ids[lo : lo + 500])
             marks = ",".join("?" * len(batch))
-            conn.execute(f"DELETE FROM paragraphs WHERE article_id IN ({marks})", batch)
+            conn.execute(f"DELETE FROM pieces WHERE article_id IN ({marks})", batch)
             conn.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
         return pids
 
-    def add_article(self, article: Article, paragraphs: Sequence[Paragraph], ekeys: Sequence[str]) -> list[int]:
-        """Insert an article and its paragraphs; return the new paragraph ids in order."""
+    def add_article(self, article: Article, pieces: Sequence[Paragraph], ekeys: Sequence[str]) -> list[int]:
+        """Insert an article and its paragraph pieces (in order); return the new piece ids."""
         conn = self._conn()
         conn.execute(
             "INSERT INTO articles (id, title, text, source, date, url, meta, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -190,12 +206,22 @@ class Store:
                 article.content_hash(),
             ),
         )
-        pids = []
-        for p, ekey in zip(paragraphs, ekeys):
+        spans: dict[int, tuple[int, int]] = {}
+        for p in pieces:
+            start, end = spans.get(p.number, (p.start, p.end))
+            spans[p.number] = (min(start, p.start), max(end, p.end))
+        pids: list[int] = []
+        head = 0
+        for p, ekey in zip(pieces, ekeys):
+            pstart, pend = spans[p.number]
             cur = conn.execute(
-                'INSERT INTO paragraphs (article_id, number, part, start, "end", ekey) VALUES (?, ?, ?, ?, ?, ?)',
-                (article.id, p.number, p.part, p.start, p.end, ekey),
+                'INSERT INTO pieces (head, article_id, number, part, start, "end", pstart, pend, ekey) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                (head, article.id, p.number, p.part, p.start, p.end, pstart, pend, ekey),
             )
-            pids.append(int(cur.lastrowid))
+            pid = int(cur.lastrowid)
+            if p.part == 0:
+                head = pid
+                conn.execute("UPDATE pieces SET head = ? WHERE pid = ?", (pid, pid))
+            pids.append(pid)
         return pids
 

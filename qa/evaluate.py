@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.build import build
-from corpus.errors import SourceError
+from corpus.errors import IndexCorruptError, ModelMismatchError, SourceError
 
 from .library import MODES, Library
 
@@ -57,8 +57,14 @@ def load_beir(path: str | os.PathLike[str], split: str = "test") -> Dataset:
 
 
 def ensure_index(dataset: Dataset, cache: Path, *, model=None, progress=None) -> Path:
-    """Build (or reuse) the dataset's index in ``cache``; a second run is incremental and fast."""
-    build([dataset.corpus], cache, model=model, progress=progress)
+    """Build (or reuse) the dataset's index in ``cache``; a second run is incremental and fast.
+
+    The cache is ours: one built by another version or model is rebuilt.
+    """
+    try:
+        build([dataset.corpus], cache, model=model, progress=progress)
+    except (IndexCorruptError, ModelMismatchError):
+        build([dataset.corpus], cache, model=model, progress=progress, rebuild=True)
     return cache
 
 

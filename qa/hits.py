@@ -27,7 +27,6 @@ class Hit:
     score: float
     start: int
     end: int
-    part: int = 0
     url: str | None = None
     date: str | None = None
     highlights: tuple[tuple[int, int], ...] = ()

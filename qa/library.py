@@ -97,6 +97,7 @@ class Library:
             "built_at": m["built_at"],
             "articles": m["counts"]["articles"],
             "paragraphs": m["counts"]["paragraphs"],
+            "pieces": m["counts"]["pieces"],
             "model": m["model"]["name"],
             "dim": m["model"]["dim"],
             "vector_index": m["vector"]["index_type"],
@@ -166,8 +167,8 @@ class Library:
         text, notices = clean_query(query)
         _check_mode(mode)
         _, keyword, vector, mode = self._rank(text, mode, depth, notices, _vector)
-        pids = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
-        article_of = {pid: r.article_id for pid, r in self._index.store.paragraphs(sorted(pids)).items()}
+        heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
+        article_of = {pid: r.article_id for pid, r in self._index.store.paragraphs(sorted(heads)).items()}
         keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
         vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
         return self._combine(keyword, vector, mode, fusion_method, weights)[:k]
@@ -178,6 +179,10 @@ class Library:
 
     # -- internals ------------------------------------------------------------------
     def _rank(self, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
+        """Each side's ranking of paragraphs (by head id), best first.
+
+        The vector index holds window-sized pieces; a paragraph scores as its best piece.
+        """
         parsed = self._index.keyword.parse(text)
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
@@ -190,7 +195,9 @@ class Library:
         if mode in ("hybrid", "vector"):
             if qvec is None:
                 qvec = self._index.embedder.encode([text])[0]
-            vector = self._index.vectors.search(qvec.reshape(1, -1), depth)[0]
+            pieces = self._index.vectors.search(qvec.reshape(1, -1), depth)[0]
+            head_of = self._index.store.heads([pid for pid, _ in pieces])
+            vector = fusion.collapse(pieces, head_of.__getitem__)
         return parsed, keyword, vector, mode
 
     def _combine(self, keyword, vector, mode: str, method: str | None, weights: Sequence[float] | None):
@@ -202,7 +209,7 @@ class Library:
 
     def _hit(self, record, score: float, spans=(), kw=None, vec=None) -> Hit:
         return Hit(
-            id=paragraph_id(record.article_id, record.number, record.part),
+            id=paragraph_id(record.article_id, record.number),
             article_id=record.article_id,
             title=record.title,
             paragraph=record.number,
@@ -211,7 +218,6 @@ class Library:
             score=float(score),
             start=record.start,
             end=record.end,
-            part=record.part,
             url=record.url,
             date=record.date,
             highlights=tuple(spans),

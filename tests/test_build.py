@@ -28,7 +28,7 @@ def _article(folder, name, title, *paragraphs):
 def test_build_reports_and_manifest(seed_index):
     gen = current_generation(seed_index)
     manifest = json.loads((gen / "manifest.json").read_text())
-    assert manifest["counts"] == {"articles": 1, "paragraphs": 12}
+    assert manifest["counts"] == {"articles": 1, "paragraphs": 12, "pieces": 12}
     assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["dim"] == 384
     assert manifest["sources"] == [str(SEEDS)]
@@ -64,6 +64,23 @@ def test_incremental_build_embeds_only_what_changed(tmp_path):
 
     rebuilt = build([docs], index, rebuild=True)
     assert rebuilt.embedded == 5 and rebuilt.reused == 0
+
+
+def test_long_paragraphs_are_searched_as_pieces_and_returned_whole(tmp_path):
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    filler = " ".join(f"The council met again on day {n} to discuss roads, schools and taxes." for n in range(60))
+    long_para = f"{filler} Finally the mayor announced a ban on purple bicycles."
+    _article(docs, "long.txt", "Council minutes", "A short opening.", long_para, "A short ending.")
+    report = build([docs], index)
+    assert report.paragraphs == 3 and report.pieces > 4
+    with Library.open(index) as lib:
+        for mode in ("vector", "keyword", "hybrid"):
+            hits = lib.search("ban on purple bicycles", k=3, mode=mode)
+            assert hits[0].paragraph == 2 and hits[0].text == long_para, mode
+            assert len({h.id for h in hits}) == len(hits)  # one hit per paragraph, not per piece
+        article = lib.article("docs/long.txt")
+        assert article.text[hits[0].start : hits[0].end] == long_para
+        assert [h.paragraph for h in lib.article_hits("docs/long.txt")] == [1, 2, 3]
 
 
 def test_old_generations_are_pruned(tmp_path):

@@ -35,7 +35,7 @@ from .vector import VectorIndex
 log = logging.getLogger(__name__)
 
 FORMAT = "corpus-qa-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 KEYWORD_DIR = "keyword"

@@ -164,6 +164,12 @@ class Library:
     ) -> list[tuple[str, float]]:
         """The ``k`` best articles as ``(article_id, score)``: each side ranks an
         article by its best paragraph, then the article rankings are fused."""
+        keyword, vector, mode = self.article_rankings(query, mode, depth=depth, _vector=_vector)
+        return self._combine(keyword, vector, mode, fusion_method, weights)[:k]
+
+    def article_rankings(self, query: str, mode: str = "hybrid", *, depth: int = 3 * DEPTH, _vector: np.ndarray | None = None):
+        """Each side's ranking of articles (best paragraph first, at most DEPTH),
+        before fusion, and the mode actually used."""
         text, notices = clean_query(query)
         _check_mode(mode)
         _, keyword, vector, mode = self._rank(text, mode, depth, notices, _vector)
@@ -171,7 +177,7 @@ class Library:
         article_of = {pid: r.article_id for pid, r in self._index.store.paragraphs(sorted(heads)).items()}
         keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
         vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
-        return self._combine(keyword, vector, mode, fusion_method, weights)[:k]
+        return keyword, vector, mode
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed many queries at once (for evaluations and benchmarks)."""

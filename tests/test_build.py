@@ -202,3 +202,15 @@ def test_bbc_sample_is_indexed_including_the_latin1_file(bbc_sample, tmp_path):
     with Library.open(tmp_path / "index") as lib:
         article = lib.article("bbc/sport/199.txt")
         assert article is not None and "£" in article.text
+
+
+def test_piece_size_is_fixed_per_index(tmp_path):
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    _article(docs, "a.txt", "Title", "Some text about rivers.")
+    build([docs], index, piece_tokens=64)
+    with pytest.raises(CorpusError, match="--rebuild"):
+        build([docs], index, piece_tokens=128)
+    assert build([docs], index).up_to_date  # the recorded size is kept
+    assert build([docs], index, piece_tokens=128, rebuild=True).pieces == 1
+    with pytest.raises(CorpusError, match="too small"):
+        build([docs], index, piece_tokens=8)

@@ -18,13 +18,14 @@ def build(
     model: Annotated[Path | None, typer.Option(help="A sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2).")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch instead of updating.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Embedding batch size.")] = 32,
+    piece_tokens: Annotated[int | None, typer.Option(help="Word pieces per embedded piece of a paragraph (title included); fixed when an index is created.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
 ) -> None:
     """Build or incrementally update an index over folders and files of articles."""
     from corpus import build as run_build
 
     with user_errors(), ProgressBars(enabled=not as_json) as bars:
-        report = run_build(sources or None, index, model=model, rebuild=rebuild, progress=bars.update, batch_size=batch_size)
+        report = run_build(sources or None, index, model=model, rebuild=rebuild, progress=bars.update, batch_size=batch_size, piece_tokens=piece_tokens)
     if as_json:
         print_json((report.to_dict()))
         return

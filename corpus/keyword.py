@@ -163,6 +163,15 @@ class KeywordIndex:
             if tok.text in terms
         ]
 
+    def stems(self, text: str) -> set[str]:
+        """The analysed terms of ``text``."""
+        return {tok.text for tok in self._analyzer(text, mode="query")}
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of each analysed term in paragraph bodies."""
+        searcher = self._searcher()
+        return {t: float(searcher.idf("body", t)) for t in terms}
+
     def _searcher(self):
         searcher = getattr(self._local, "searcher", None)
         if searcher is None:

@@ -17,12 +17,14 @@ from corpus.errors import (
     QueryError,
 )
 
+from .answer import Answer, Quote, Source
 from .hits import Hit, Hits
 from .library import Library
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Answer",
     "CorpusError",
     "Hit",
     "Hits",
@@ -31,4 +33,6 @@ __all__ = [
     "Library",
     "ModelMismatchError",
     "QueryError",
+    "Quote",
+    "Source",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,8 @@ class Library:
 
     def __init__(self, index: Index, *, fusion_method: str | None = None, weights: Sequence[float] | None = None) -> None:
         self._index = index
+        self._lock = threading.Lock()
+        self._answerer_instance = None
         self.fusion_method = fusion_method or fusion.DEFAULT_METHOD
         self.weights = tuple(weights) if weights is not None else fusion.DEFAULT_WEIGHTS
         if self.fusion_method not in fusion.METHODS:
@@ -178,6 +181,36 @@ class Library:
         keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
         vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
         return keyword, vector, mode
+
+    # -- answers ------------------------------------------------------------------
+    def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid"):
+        """An extractive answer with cited quotes, or a plain decline; see :mod:`qa.answer`."""
+        return self._answerer().ask(question, history, k=k, mode=mode)
+
+    def _answerer(self):
+        from .answer import Answerer
+
+        with self._lock:
+            if self._answerer_instance is None:
+                self._answerer_instance = Answerer(self)
+            return self._answerer_instance
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised embeddings of texts with the index's model."""
+        return self._index.embedder.encode(list(texts))
+
+    def term_overlap(self, query: str, texts: Sequence[str]) -> list[float]:
+        """For each text, the IDF-weighted share of the query's terms it contains."""
+        parsed = self._index.keyword.parse(query)
+        if parsed.empty:
+            return [0.0] * len(texts)
+        weights = self._index.keyword.idf(parsed.terms)
+        total = sum(weights.values()) or 1.0
+        out = []
+        for text in texts:
+            stems = self._index.keyword.stems(text)
+            out.append(sum(w for t, w in weights.items() if t in stems) / total)
+        return out
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed many queries at once (for evaluations and benchmarks)."""

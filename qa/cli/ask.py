@@ -1,0 +1,60 @@
+"""``corpus ask``: an answer quoted from the corpus, with numbered sources."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from .app import DEFAULT_INDEX, IndexOption, app, out, print_json, user_errors
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in plain words.")],
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", "-H", help="An earlier question of the conversation (repeat the option, oldest first)."),
+    ] = None,
+    k: Annotated[int | None, typer.Option("-k", "--k", min=1, max=50, help="Passages to quote from.")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, keyword or vector.")] = "hybrid",
+    index: IndexOption = DEFAULT_INDEX,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON.")] = False,
+) -> None:
+    """Answer with verbatim quotes from the corpus, each cited [n]; say so when the corpus has no answer.
+
+    Follow-up questions: pass the earlier questions with --history, e.g.
+    corpus ask "Who led it?" --history "What happened to the rebellion in Mosul?"
+    """
+    from qa import Library
+
+    turns = [{"role": "user", "content": h} for h in history or []]
+    with user_errors():
+        with Library.open(index) as lib:
+            answer = lib.ask(question, turns, k=k, mode=mode)
+    if as_json:
+        print_json(answer.to_dict())
+        return
+    for notice in answer.notices:
+        out.print(f"note: {notice}", markup=False)
+    if answer.answered:
+        for quote in answer.quotes:
+            line = Text("“", style="bold")
+            line.append(" ".join(quote.text.split()))
+            line.append("”", style="bold")
+            line.append(f" [{quote.citation}]", style="bold cyan")
+            out.print(line, soft_wrap=True)
+            out.print()
+        out.print(Text("Sources", style="bold"))
+    else:
+        out.print(Text("The corpus does not answer this question.", style="bold"))
+        out.print()
+        out.print(Text("Closest passages (not an answer):", style="bold"))
+        for n, hit in enumerate(answer.closest, start=1):
+            out.print(Text(f"[{n}] ", style="bold cyan") + Text(" ".join(hit.text.split())), soft_wrap=True)
+        out.print()
+        out.print(Text("Sources", style="bold"))
+    for source in answer.sources:
+        where = source.url or source.source
+        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {where}"), soft_wrap=True)

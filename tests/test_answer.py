@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa import Answer, Library, QueryError
+from qa.answer import NOT_IN_CORPUS, md_escape, resolve_followup
+from qa.cli import app
+from typer.testing import CliRunner
+
+from .conftest import shared_data
+
+MOSUL = "What happened to the rebellion in Mosul?"
+
+
+def _check_verbatim(lib: Library, answer: Answer) -> None:
+    for quote in answer.quotes:
+        article = lib.article(quote.hit.article_id)
+        assert article.text[quote.start : quote.end] == quote.text
+        assert quote.text in quote.hit.text
+        source = answer.sources[quote.citation - 1]
+        assert (source.number, source.article_id, source.paragraph) == (quote.citation, quote.hit.article_id, quote.hit.paragraph)
+
+
+def test_how_many_executed_quotes_the_58(seed_lib):
+    answer = seed_lib.ask("How many people did ISIS execute?")
+    assert answer.answered
+    assert "58" in answer.quotes[0].text
+    assert answer.sources[0].paragraph == 2
+    assert "[1]" in answer.text and "58" in answer.text
+    _check_verbatim(seed_lib, answer)
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2018 World Cup?"])
+def test_off_topic_questions_are_declined_with_closest_passages(seed_lib, question):
+    answer = seed_lib.ask(question)
+    assert not answer.answered
+    assert answer.text.startswith(NOT_IN_CORPUS)
+    assert not answer.quotes
+    assert answer.closest and "Closest passages" in answer.text
+
+
+def test_follow_up_resolves_against_the_conversation(seed_lib):
+    first = seed_lib.ask(MOSUL)
+    history = [{"role": "user", "content": MOSUL}, {"role": "assistant", "content": first.text}]
+    answer = seed_lib.ask("Who led it?", history=history)
+    assert answer.answered
+    assert answer.query.startswith(MOSUL)
+    assert any("key aide" in q.text for q in answer.quotes)
+    assert 4 in {s.paragraph for s in answer.sources}
+    _check_verbatim(seed_lib, answer)
+    # pairs, as older chat components give them, work too
+    pairs = seed_lib.ask("Who led it?", history=[(MOSUL, first.text)])
+    assert 4 in {s.paragraph for s in pairs.sources}
+
+
+def test_resolve_followup():
+    history = [{"role": "user", "content": MOSUL}, {"role": "assistant", "content": "…"}]
+    assert resolve_followup("Who led it?", history) == f"{MOSUL} Who led it?"
+    assert resolve_followup("and when?", history) == f"{MOSUL} and when?"
+    assert resolve_followup("How many residents need help in Mosul?", history) == "How many residents need help in Mosul?"
+    assert resolve_followup("Who led it?", []) == "Who led it?"
+
+
+def test_quotes_are_distinct_few_and_cited_in_order(seed_lib):
+    for question in ["Who was the commander?", "Where were the weapons stored?", "What did Abadi say in his radio broadcast?", MOSUL]:
+        answer = seed_lib.ask(question)
+        assert 1 <= len(answer.quotes) <= 3
+        texts = [" ".join(q.text.split()).lower() for q in answer.quotes]
+        assert len(set(texts)) == len(texts)
+        assert [s.number for s in answer.sources] == list(range(1, len(answer.sources) + 1))
+        _check_verbatim(seed_lib, answer)
+
+
+def test_adjacent_sentences_of_a_paragraph_merge_into_one_quote(tmp_path):
+    from corpus import build
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bees.txt").write_text(
+        "Bees of the valley\n\n"
+        "The valley's honey bees collect nectar from clover fields. The valley's honey bees collect nectar from lavender fields. "
+        "Farmers sell wool at the market.\n\nThe weather was cold in March.\n"
+    )
+    build([docs], tmp_path / "index")
+    with Library.open(tmp_path / "index") as lib:
+        answer = lib.ask("What do the valley's honey bees collect nectar from?")
+        assert answer.answered
+        assert answer.quotes[0].text.startswith("The valley's honey bees collect nectar from clover fields. The valley's")
+        assert "lavender fields." in answer.quotes[0].text
+        _check_verbatim(lib, answer)
+
+
+@pytest.mark.parametrize("question", ["?!.", "…", "Какова столица Франции?", "東京の人口は?", "x" * 100_000, "Mosul " * 20_000])
+def test_odd_questions_get_an_answer_or_a_decline(seed_lib, question):
+    answer = seed_lib.ask(question)
+    assert isinstance(answer.answered, bool)
+    if not answer.answered:
+        assert answer.text.startswith(NOT_IN_CORPUS)
+    json.dumps(answer.to_dict())
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\x00"])
+def test_empty_question_is_a_query_error(seed_lib, question):
+    with pytest.raises(QueryError):
+        seed_lib.ask(question)
+
+
+def test_markdown_of_corpus_text_is_inert():
+    hostile = 'Click <a href="javascript:alert(1)">here</a> <img src=x onerror=alert(1)> *bold* [x](javascript:y) `code`'
+    escaped = md_escape(hostile)
+    assert "<" not in escaped and ">" not in escaped
+    assert "\\[x\\]" in escaped and "\\*bold\\*" in escaped and "\\`code\\`" in escaped
+
+
+def test_ask_cli_json_and_history(seed_index):
+    runner = CliRunner()
+    result = runner.invoke(app, ["ask", "How many people did ISIS execute?", "--json", "--index", str(seed_index)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["answered"] and data["quotes"][0]["start"] < data["quotes"][0]["end"]
+    assert {"title", "paragraph", "source", "number"} <= set(data["sources"][0])
+
+    result = runner.invoke(app, ["ask", "Who led it?", "--history", MOSUL, "--index", str(seed_index)])
+    assert result.exit_code == 0 and "key aide" in result.output and "paragraph 4" in result.output
+
+    result = runner.invoke(app, ["ask", "Who won the 2018 World Cup?", "--index", str(seed_index)])
+    assert result.exit_code == 0 and "does not answer" in result.output and "Closest passages" in result.output
+
+    result = runner.invoke(app, ["ask", "", "--index", str(seed_index)])
+    assert result.exit_code == 1 and result.output.strip() == "error: the query is empty"
+
+
+def test_verbatim_over_many_squad_questions(tmp_path):
+    """Every quote of 150 real questions is an exact substring at its recorded offsets."""
+    from corpus import build
+
+    squad = json.loads(shared_data("squad", "cs224n-dev-v2.0.json").read_text())
+    docs, questions = [], []
+    for article in squad["data"][:2]:
+        for i, paragraph in enumerate(article["paragraphs"][:12]):
+            docs.append({"_id": f"{article['title']}-{i}", "title": article["title"].replace("_", " "), "text": paragraph["context"]})
+            questions += [qa["question"] for qa in paragraph["qas"][:3]]
+    (tmp_path / "squad.jsonl").write_text("\n".join(json.dumps(d) for d in docs))
+    build([tmp_path / "squad.jsonl"], tmp_path / "index")
+    with Library.open(tmp_path / "index") as lib:
+        answered = 0
+        for question in questions[:150]:
+            answer = lib.ask(question)
+            answered += answer.answered
+            _check_verbatim(lib, answer)
+        assert answered > 50

@@ -151,3 +151,27 @@ def test_verbatim_over_many_squad_questions(tmp_path):
             answered += answer.answered
             _check_verbatim(lib, answer)
         assert answered > 50
+
+
+def test_eval_qa_reports_the_figures_and_the_curve(tmp_path):
+    squad = json.loads(shared_data("squad", "cs224n-dev-v2.0.json").read_text())
+    small = {"version": squad.get("version"), "data": [{**a, "paragraphs": a["paragraphs"][:10]} for a in squad["data"][:2]]}
+    path = tmp_path / "small-squad.json"
+    path.write_text(json.dumps(small))
+    result = CliRunner().invoke(app, ["eval-qa", str(path), "--json", "--calibrate", "--cache", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    for key in ("recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate"):
+        assert 0 <= data[key] <= (1 if key != "mean_quote_words" else 200), key
+    assert data["answerable"] > 20 and data["unanswerable"] > 20
+    assert data["recall@5"] >= 0.9 and data["answer_in_quote"] >= 0.5
+    rates = [row["answered_rate"] for row in data["curve"]]
+    assert rates == sorted(rates, reverse=True)  # a higher threshold never answers more
+    assert data["at_calibrated_threshold"]["answered_rate"] >= 0.9
+
+
+def test_eval_qa_rejects_a_file_that_is_not_squad(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"nothing": 1}')
+    result = CliRunner().invoke(app, ["eval-qa", str(path)])
+    assert result.exit_code == 1 and "not a SQuAD-format file" in result.output

@@ -61,3 +61,45 @@ def _weights(text: str | None) -> tuple[float, float] | None:
     if len(parts) != 2:
         raise ValueError(f"--weights takes two numbers such as 0.4,0.6, not {text!r}")
     return parts
+
+
+@app.command("eval-qa")
+def eval_qa_command(
+    squad: Annotated[Path, typer.Argument(help="A SQuAD-format JSON file.")],
+    cache: Annotated[Path | None, typer.Option(help="Where its index is kept (default indexes/eval/<file name>).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Ask only the first N questions.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Abstention threshold (default: the answerer's).")] = None,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="Also choose the threshold that keeps 90% of answerable questions answered.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Answer quality on SQuAD: gold-paragraph recall, answers inside quotes, declines of unanswerable questions."""
+    from qa import Library
+    from qa import answer as answer_module
+    from qa.evaluate_qa import calibrate as choose_threshold
+    from qa.evaluate_qa import curve, ensure_index, figures, held_out_check, load_squad, run
+
+    with user_errors():
+        docs, questions = load_squad(squad)
+        questions = questions[:limit] if limit else questions
+        index_dir = cache or Path("indexes/eval") / squad.stem
+        with ProgressBars(enabled=not as_json) as bars:
+            ensure_index(docs, index_dir, progress=bars.update)
+            with Library.open(index_dir) as lib:
+                outcomes = run(lib, questions, on_progress=lambda done, total: bars.update("ask", done, total))
+    default = answer_module.THRESHOLD if threshold is None else threshold
+    result = figures(outcomes, default)
+    result["curve"] = curve(outcomes, [round(0.30 + 0.02 * i, 2) for i in range(21)])
+    if calibrate:
+        result["calibrated_threshold"] = round(choose_threshold(outcomes), 4)
+        result["at_calibrated_threshold"] = figures(outcomes, result["calibrated_threshold"])
+        result["held_out"] = held_out_check(outcomes)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{squad.name}: {result['answerable']} answerable, {result['unanswerable']} unanswerable questions")
+    for name in ("threshold", "recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate"):
+        table.add_column(name, justify="right")
+    rows = [result] + ([result["at_calibrated_threshold"], result["held_out"]] if calibrate and result["held_out"] else []) + result["curve"]
+    for row in rows:
+        table.add_row(*(str(row[name]) for name in ("threshold", "recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate")))
+    out.print(table)

@@ -28,6 +28,7 @@ build: install
 
 run: build
 	$(CORPUS) search "drowning dissenters" -k 3
+	$(CORPUS) ask "How many people did ISIS execute?"
 
 test: install
 	$(PY) -m pytest

@@ -13,8 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qa import Library
-from qa import fusion
+from qa import Library, fusion
 from qa.evaluate import ensure_index, load_beir, score
 
 

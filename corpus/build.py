@@ -29,7 +29,7 @@ import numpy as np
 
 from .documents import Article, Paragraph, Skipped
 from .embed import Embedder, load_embedder
-from .errors import BuildLockedError, CorpusError, IndexCorruptError, ModelMismatchError, SourceError
+from .errors import BuildLockedError, CorpusError, IndexCorruptError, SourceError
 from .index import (
     CURRENT,
     FORMAT,

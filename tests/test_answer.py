@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
 from qa import Answer, Library, QueryError
 from qa.answer import NOT_IN_CORPUS, md_escape, resolve_followup
 from qa.cli import app
-from typer.testing import CliRunner
 
 from .conftest import shared_data
 

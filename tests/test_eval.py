@@ -4,10 +4,10 @@ import json
 import random
 
 import pytest
-
-from qa.evaluate import load_beir
-from qa.cli import app
 from typer.testing import CliRunner
+
+from qa.cli import app
+from qa.evaluate import load_beir
 
 from .conftest import shared_data
 

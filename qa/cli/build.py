@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .app import print_json, DEFAULT_INDEX, IndexOption, ProgressBars, app, out, user_errors
+from .app import DEFAULT_INDEX, IndexOption, ProgressBars, app, out, print_json, user_errors
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .app import print_json, ProgressBars, app, err, out, user_errors
+from .app import ProgressBars, app, err, out, print_json, user_errors
 
 
 @app.command("eval")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .app import print_json, DEFAULT_INDEX, IndexOption, app, out, user_errors
+from .app import DEFAULT_INDEX, IndexOption, app, out, print_json, user_errors
 
 
 @app.command()

@@ -125,6 +125,15 @@ NOT_IN_CORPUS = "The corpus does not answer this question."
 
 
 @dataclass
+class Retrieval:
+    question: str
+    query: str
+    passages: list[Hit]
+    prior: list[float]
+    notices: list[str]
+
+
+@dataclass
 class Draft:
     question: str
     query: str
@@ -173,17 +182,25 @@ class Answerer:
 
     def draft(self, question: str, history: Sequence[Message] | None = None, *, k: int | None = None, mode: str = "hybrid") -> Draft:
         """Everything an answer is made from, before the threshold decides (used by evaluations)."""
+        return self.compose(self.retrieve(question, history, k=k, mode=mode), history)
+
+    def retrieve(self, question: str, history: Sequence[Message] | None = None, *, k: int | None = None, mode: str = "hybrid") -> Retrieval:
+        """The passages an answer will quote from (the first half of :meth:`draft`)."""
         from .library import clean_query
 
         text, notices = clean_query(question)
         query = resolve_followup(text, history or [])
         hits, prior = self._passages(query, text, k or self.passages, mode)
-        notices += hits.notices
-        scored, confidence = self.score_sentences(query, hits, focus=text, prior=prior)
+        return Retrieval(text, query, list(hits), prior, notices + hits.notices)
+
+    def compose(self, retrieval: Retrieval, history: Sequence[Message] | None = None) -> Draft:
+        """Score the passages' sentences and choose the quotes (the second half of :meth:`draft`)."""
+        hits = retrieval.passages
+        scored, confidence = self.score_sentences(retrieval.query, hits, focus=retrieval.question, prior=retrieval.prior)
         said = _already_quoted(history or [])
         scored = [c for c in scored if _norm(hits[c.hit_index].text[c.start : c.end]) not in said]
         quotes, sources = _quotes(scored, hits) if scored else ([], [])
-        return Draft(text, query, list(hits), quotes, sources, confidence, notices)
+        return Draft(retrieval.question, retrieval.query, hits, quotes, sources, confidence, retrieval.notices)
 
     def _passages(self, query: str, question: str, k: int, mode: str):
         """The passages to quote from: the best for the (resolved) query, and for

@@ -1,0 +1,80 @@
+"""The chat handler: a plain generator of ``(message, history)``, testable without a browser.
+
+It streams two replies for each question: first the passages it is reading
+(so the sources appear at once), then the answer — quotes with their ``[n]``
+and the numbered sources, or the decline with the closest passages. The UI
+(``ui/``) only displays what this yields; how a citation links to its source
+is the UI's choice, passed in as ``link``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from corpus.errors import QueryError
+
+from .answer import Answer, Source, md_escape
+from .hits import Hit
+
+#: Given a source, the URL its citation opens (None: no link).
+Link = Callable[[Source], "str | None"]
+
+EMPTY_QUESTION = "Please ask a question in words."
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One streamed state of the assistant's message."""
+
+    markdown: str
+    answer: Answer | None  # None until the answer is complete
+    passages: tuple[Hit, ...] = ()
+    final: bool = False
+
+
+def respond(library, message: str, history: Sequence[Any] | None = None, *, mode: str = "hybrid", k: int | None = None, link: Link | None = None) -> Iterator[ChatReply]:
+    """Yield the assistant's message as it grows: the passages, then the answer."""
+    answerer = library._answerer()
+    turns = _text_turns(history or [])
+    try:
+        retrieval = answerer.retrieve(message, turns, k=k, mode=mode)
+    except QueryError:
+        yield ChatReply(EMPTY_QUESTION, None, final=True)
+        return
+    passages = tuple(retrieval.passages)
+    reading = [f"- {md_escape(h.title)}, paragraph {h.paragraph}" for h in passages]
+    yield ChatReply("*Reading:*\n" + "\n".join(reading), None, passages)
+    answer = answerer.compose(retrieval, turns).answer(answerer.threshold)
+    yield ChatReply(render(answer, link), answer, passages, final=True)
+
+
+def render(answer: Answer, link: Link | None = None) -> str:
+    """The answer as chat Markdown; corpus text is escaped, citations may link to their sources."""
+    if answer.answered:
+        body = answer.text
+    else:  # the decline stands out; the passages below it are labelled as not an answer
+        first, _, rest = answer.text.partition("\n")
+        body = f"**{first}**\n{rest}"
+    lines = [body, "", "**Sources**" if answer.answered else "**Closest passages**"]
+    for source in answer.sources:
+        label = f"{md_escape(source.title)}, paragraph {source.paragraph}"
+        url = link(source) if link else None
+        lines.append(f"{source.number}. [{label}]({url})" if url else f"{source.number}. {label}")
+    return "\n".join(lines)
+
+
+def _text_turns(history: Sequence[Any]) -> list[dict[str, str]]:
+    """Chat history with only its text turns (a UI may put files or components in it)."""
+    out = []
+    for item in history:
+        if isinstance(item, dict) and isinstance(item.get("content"), str) and item.get("role") in ("user", "assistant"):
+            out.append({"role": item["role"], "content": item["content"]})
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            user, assistant = item
+            if isinstance(user, str):
+                out.append({"role": "user", "content": user})
+            if isinstance(assistant, str):
+                out.append({"role": "assistant", "content": assistant})
+    return out

@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml constraints.txt
 build: install
 	$(CORPUS) build seeds/
 
+# builds (or updates) the index over seeds/, then serves the chat at http://127.0.0.1:7860
 run: build
-	$(CORPUS) search "drowning dissenters" -k 3
-	$(CORPUS) ask "How many people did ISIS execute?"
+	$(CORPUS) serve --host 127.0.0.1 --port 7860
 
 test: install
 	$(PY) -m pytest

@@ -9,6 +9,7 @@ is the UI's choice, passed in as ``link``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,16 @@ class ChatReply:
     final: bool = False
 
 
-def respond(library, message: str, history: Sequence[Any] | None = None, *, mode: str = "hybrid", k: int | None = None, link: Link | None = None) -> Iterator[ChatReply]:
+def respond(
+    library,
+    message: str,
+    history: Sequence[Any] | None = None,
+    *,
+    mode: str = "hybrid",
+    k: int | None = None,
+    link: Link | None = None,
+    cite: Callable[[int], str] | None = None,
+) -> Iterator[ChatReply]:
     """Yield the assistant's message as it grows: the passages, then the answer."""
     answerer = library._answerer()
     turns = _text_turns(history or [])
@@ -47,11 +57,18 @@ def respond(library, message: str, history: Sequence[Any] | None = None, *, mode
     reading = [f"- {md_escape(h.title)}, paragraph {h.paragraph}" for h in passages]
     yield ChatReply("*Reading:*\n" + "\n".join(reading), None, passages)
     answer = answerer.compose(retrieval, turns).answer(answerer.threshold)
-    yield ChatReply(render(answer, link), answer, passages, final=True)
+    yield ChatReply(render(answer, link, cite), answer, passages, final=True)
 
 
-def render(answer: Answer, link: Link | None = None) -> str:
-    """The answer as chat Markdown; corpus text is escaped, citations may link to their sources."""
+_CITATION = re.compile(r"(?<!\\)\[(\d+)\]")
+
+
+def render(answer: Answer, link: Link | None = None, cite: Callable[[int], str] | None = None) -> str:
+    """The answer as chat Markdown; corpus text is escaped.
+
+    ``link`` gives the URL a source's line opens; ``cite`` the URL each ``[n]``
+    marker opens (corpus text has its brackets escaped, so only markers match).
+    """
     if answer.answered:
         body = answer.text
     else:  # the decline stands out; the passages below it are labelled as not an answer
@@ -62,7 +79,10 @@ def render(answer: Answer, link: Link | None = None) -> str:
         label = f"{md_escape(source.title)}, paragraph {source.paragraph}"
         url = link(source) if link else None
         lines.append(f"{source.number}. [{label}]({url})" if url else f"{source.number}. {label}")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if cite:
+        text = _CITATION.sub(lambda m: f"[[{m.group(1)}]]({cite(int(m.group(1)))})", text)
+    return text
 
 
 def _text_turns(history: Sequence[Any]) -> list[dict[str, str]]:

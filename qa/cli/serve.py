@@ -1,0 +1,50 @@
+"""``corpus serve``: the browser chat."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Annotated
+
+import typer
+
+from .app import DEFAULT_INDEX, IndexOption, app, err, user_errors
+
+
+@app.command()
+def serve(
+    index: IndexOption = DEFAULT_INDEX,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes the chat to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 7860,
+) -> None:
+    """The chat in the browser, at http://HOST:PORT."""
+    from qa import Library
+
+    if not _is_loopback(host):
+        err.print(f"warning: binding {host} makes the chat reachable from other machines", markup=False)
+    with user_errors():
+        lib = Library.open(index)
+        if not _port_free(host, port):
+            raise ValueError(f"port {port} on {host} is in use; choose another with --port")
+    from ui.app import launch
+
+    err.print(f"chat at http://{host}:{port}  (Ctrl+C to stop)", markup=False)
+    launch(lib, host=host, port=port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

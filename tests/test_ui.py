@@ -1,0 +1,198 @@
+"""The browser chat: its API, load, binding, escaping and a real browser driving it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from corpus import build
+from qa import Library
+
+from .conftest import ROOT, SEEDS
+
+CHROMIUM = "/usr/bin/chromium"
+HOSTILE = (
+    "Harbour festival night\n\n"
+    'The harbour festival opens with fireworks at nine. <script>window.__pwned = 1; alert("x")</script> '
+    '<img src=x onerror="window.__pwned = 2"> Visitors can [win a prize](javascript:window.__pwned=3) at the quay.\n'
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, embedder):
+    from ui.app import launch
+
+    docs = tmp_path_factory.mktemp("ui-docs")
+    shutil.copy(next(SEEDS.glob("*.txt")), docs)
+    (docs / "hostile.txt").write_text(HOSTILE)
+    index = tmp_path_factory.mktemp("ui") / "index"
+    build([docs], index)
+    lib = Library.open(index)
+    port = _free_port()
+    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    lib.close()
+
+
+def test_api_endpoint_answers_through_gradio_client(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    answer = client.predict("How many people did ISIS execute?", [], api_name="/ask")
+    assert answer["answered"] and "58" in answer["quotes"][0]["text"]
+    assert answer["sources"][0]["paragraph"] == 2
+    declined = client.predict("Who won the 2018 World Cup?", [], api_name="/ask")
+    assert not declined["answered"] and declined["closest"]
+
+
+def test_twenty_questions_at_once(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    questions = [("How many people did ISIS execute?", "58"), ("Where were the weapons stored?", "three different areas"), ("Who won the 2018 World Cup?", None)] * 7
+    jobs = [client.submit(q, [], api_name="/ask") for q, _ in questions[:20]]
+    for job, (question, expected) in zip(jobs, questions[:20]):
+        answer = job.result(timeout=300)
+        if expected is None:
+            assert not answer["answered"], question
+        else:
+            assert answer["answered"] and any(expected in q["text"] for q in answer["quotes"]), question
+
+
+@pytest.mark.parametrize("path", ["gradio_api/file=/etc/passwd", "file=/etc/passwd", f"gradio_api/file={ROOT}/pyproject.toml"])
+def test_only_the_apps_own_files_are_served(server, path):
+    try:
+        with urllib.request.urlopen(server + path, timeout=30) as response:
+            body = response.read()
+        assert b"root:" not in body and b"[project]" not in body
+    except urllib.error.HTTPError as exc:
+        assert exc.code in (403, 404)
+
+
+def test_serve_binds_loopback_by_default(seed_index):
+    psutil = pytest.importorskip("psutil")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from qa.cli import main; main()", "serve", "--index", str(seed_index), "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        addresses = []
+        while time.monotonic() < deadline and not addresses:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            addresses = [c.laddr.ip for c in psutil.Process(proc.pid).net_connections("inet") if c.status == "LISTEN" and c.laddr.port == port]
+            time.sleep(0.5)
+        assert addresses and set(addresses) == {"127.0.0.1"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_warns_before_binding_another_address(seed_index):
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--index", str(seed_index), "--host", "0.0.0.0", "--port", str(port)])
+    assert "warning: binding 0.0.0.0" in result.output
+    assert result.exit_code == 1 and "in use" in result.output
+
+
+@pytest.fixture
+def page(server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.outside = []  # requests to anything but the server
+        page.dialogs = []
+        page.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else page.outside.append(r.url))
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.goto(server)
+        yield page
+        page.screenshot(path=str(tmp_path / "last.png"))
+        browser.close()
+
+
+def _ask(page, question):
+    before = page.locator("#chat .message-row").count()
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(
+        "n => { const rows = document.querySelectorAll('#chat .message-row'); return rows.length >= n + 2 && !rows[rows.length - 1].innerText.includes('Reading:') && rows[rows.length - 1].innerText.trim() !== '…'; }",
+        arg=before,
+        timeout=60_000,
+    )
+    return page.locator("#chat .message-row").last
+
+
+def test_browser_quote_citation_and_article(page, tmp_path):
+    reply = _ask(page, "How many people did ISIS execute?")
+    assert "58 people" in reply.inner_text()
+    citation = reply.get_by_role("link", name="[1]").first
+    citation.click()
+    card = page.locator("#sources .source.active")
+    card.wait_for(timeout=10_000)
+    assert "paragraph 2" in card.inner_text() and "58" in card.inner_text()
+    assert card.locator("mark").count() > 0  # the question's terms are marked
+    page.screenshot(path=str(tmp_path / "cited-answer.png"))
+
+    page.locator("#open-article input").click()
+    page.get_by_role("option").first.click()
+    cited = page.locator("#article .cited")
+    cited.wait_for(timeout=10_000)
+    assert "58 people" in cited.inner_text()
+    assert cited.is_visible()
+    page.screenshot(path=str(tmp_path / "article.png"))
+    assert page.outside == []
+
+
+def test_browser_off_topic_question_is_declined(page, tmp_path):
+    reply = _ask(page, "Who won the 2018 World Cup?")
+    assert "does not answer" in reply.inner_text()
+    assert "Closest passages" in page.locator("#sources").inner_text()
+    page.screenshot(path=str(tmp_path / "declined.png"))
+
+
+def test_browser_hostile_document_shows_as_text(page, tmp_path):
+    reply = _ask(page, "When does the harbour festival open with fireworks?")
+    for link in reply.get_by_role("link").all():
+        if link.inner_text().startswith("["):
+            link.click()
+    page.wait_for_timeout(500)
+    page.locator("#open-article input").click()
+    page.get_by_role("option").first.click()
+    page.locator("#article .cited").wait_for(timeout=10_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert page.dialogs == []
+    shown = page.locator("#sources").inner_text() + page.locator("#article").inner_text()
+    assert "<script>" in shown and "<img src=x" in shown  # the markup is shown, not run
+    assert page.locator("#sources script, #article script, #sources img, #article img, #chat img[src='x']").count() == 0
+    page.screenshot(path=str(tmp_path / "hostile.png"))
+    assert page.outside == []

@@ -1,0 +1,1 @@
+"""ui: the Gradio chat, a thin shell around :mod:`qa.chat`."""

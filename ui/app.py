@@ -1,0 +1,168 @@
+"""The browser chat: a thin Gradio shell around :func:`qa.chat.respond`.
+
+Layout: the chat on the left; on the right the sources panel (the cited
+paragraphs, with the question's terms marked) and the article view (a whole
+article with the cited paragraph marked and scrolled into view). Each ``[n]``
+in an answer links to ``#cite-n``; a small script marks that source card and
+scrolls to it. All corpus text is escaped on the server before it reaches the
+page; the page loads nothing from outside the server.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterator
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from qa.answer import Answer  # noqa: E402
+from qa.chat import respond  # noqa: E402
+from qa.hits import Hit  # noqa: E402
+from qa.library import MODES, Library  # noqa: E402
+
+EXAMPLES = [
+    "How many people did ISIS execute?",
+    "Who led the rebellion?",
+    "Where were the weapons stored?",
+    "What did Abadi say in his radio broadcast?",
+]
+
+CSS = """
+#sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin: 0 0 8px 0; }
+#sources .source.active { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft); }
+#sources .head { font-weight: 600; }
+#sources .path, #article .path { font-size: 0.85em; opacity: 0.75; word-break: break-all; }
+#sources mark, #article mark { background: #ffe066; color: inherit; }
+#article .para { margin: 0 0 10px 0; }
+#article .para.cited { background: #fff3bf; outline: 2px solid #fab005; border-radius: 4px; padding: 4px; }
+#sources .declined { font-weight: 600; color: #c92a2a; }
+"""
+
+# Marks the source card a citation points to and scrolls it into view, without leaving the page.
+HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  const link = event.target.closest && event.target.closest('a[href^="#cite-"]');
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const card = document.getElementById(link.getAttribute("href").slice(1));
+  if (!card) return;
+  document.querySelectorAll("#sources .source.active").forEach(function (el) { el.classList.remove("active"); });
+  card.classList.add("active");
+  card.scrollIntoView({ block: "nearest", behavior: "instant" });
+}, true);
+</script>
+"""
+
+SCROLL_TO_CITED = "() => { const p = document.querySelector('#article .cited'); if (p) p.scrollIntoView({block: 'center'}); }"
+
+
+def build_app(library: Library) -> gr.Blocks:
+    info = library.info()
+    with gr.Blocks(title="corpus-qa") as demo:
+        gr.Markdown(
+            f"### corpus-qa\n{info['articles']:,} articles · {info['paragraphs']:,} paragraphs · "
+            f"model {html.escape(info['model'])} · built {html.escape(info['built_at'])}",
+            elem_id="header",
+        )
+        cited = gr.State([])  # [(label, article_id, paragraph, hit id)] of the last answer
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=520, sanitize_html=True, render_markdown=True)
+                question = gr.Textbox(placeholder="Ask a question about the corpus…", show_label=False, elem_id="question", submit_btn=True)
+                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                with gr.Accordion("Settings", open=False):
+                    mode = gr.Radio(list(MODES), value="hybrid", label="Search mode")
+                    passages = gr.Slider(1, 20, value=5, step=1, label="Passages to quote from")
+            with gr.Column(scale=2):
+                sources = gr.HTML("<p>Sources of the answer appear here.</p>", elem_id="sources", label="Sources")
+                article_choice = gr.Dropdown([], label="Open article", elem_id="open-article", interactive=True)
+                article = gr.HTML("", elem_id="article")
+
+        def on_submit(message: str, history: list, mode_: str, k: float) -> Iterator[tuple[Any, ...]]:
+            history = list(history or [])
+            past = list(history)
+            history.append({"role": "user", "content": message})
+            history.append({"role": "assistant", "content": "…"})
+            yield history, "", gr.update(), []
+            for reply in respond(library, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{n}"):
+                history[-1] = {"role": "assistant", "content": reply.markdown}
+                if reply.final and reply.answer is not None:
+                    cards, choices = sources_html(reply.answer)
+                    yield history, cards, gr.update(choices=[c[0] for c in choices], value=None), choices
+                else:
+                    yield history, passages_html(reply.passages), gr.update(), []
+
+        question.submit(
+            on_submit, [question, chatbot, mode, passages], [chatbot, sources, article_choice, cited], api_visibility="private"
+        ).then(lambda: "", None, question, api_visibility="private")
+
+        def on_open(label: str | None, choices: list) -> str:
+            for item in choices:
+                if item[0] == label:
+                    return article_html(library, item[1], item[2], item[3])
+            return ""
+
+        article_choice.change(on_open, [article_choice, cited], article, api_visibility="private").then(
+            None, None, None, js=SCROLL_TO_CITED
+        )
+
+        def ask(question: str, history: list[dict] | None = None) -> dict:
+            """Answer a question from the corpus: verbatim quotes with numbered sources, or a decline."""
+            return library.ask(question, history or []).to_dict()
+
+        gr.api(ask, api_name="ask")
+    return demo
+
+
+def _card(number: int, hit: Hit) -> str:
+    where = html.escape(hit.url or hit.source)
+    return (
+        f'<div class="source" id="cite-{number}">'
+        f'<div class="head">[{number}] {html.escape(hit.title)} · paragraph {hit.paragraph}</div>'
+        f'<div class="path">{where}</div>'
+        f"<p>{hit.marked()}</p></div>"
+    )
+
+
+def sources_html(answer: Answer) -> tuple[str, list[tuple[str, str, int, str]]]:
+    """The sources panel of an answer, and the articles it can open."""
+    if answer.answered:
+        hits = {q.citation: q.hit for q in reversed(answer.quotes)}
+        numbered = [(s.number, hits[s.number]) for s in answer.sources]
+        intro = ""
+    else:
+        numbered = list(enumerate(answer.closest, start=1))
+        intro = '<p class="declined">The corpus does not answer this question. Closest passages, not an answer:</p>'
+    choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", h.article_id, h.paragraph, h.id) for n, h in numbered]
+    return intro + "".join(_card(n, h) for n, h in numbered), choices
+
+
+def passages_html(hits) -> str:
+    items = "".join(f"<li>{html.escape(h.title)} · paragraph {h.paragraph}</li>" for h in hits)
+    return f"<p>Reading:</p><ul>{items}</ul>"
+
+
+def article_html(library: Library, article_id: str, paragraph: int, hit_id: str) -> str:
+    """The whole article, escaped, with the cited paragraph marked (``.cited``)."""
+    paragraphs = library.article_hits(article_id)
+    if not paragraphs:
+        return "<p>The article is no longer in the index.</p>"
+    first = paragraphs[0]
+    parts = [f"<h3>{html.escape(first.title)}</h3>", f'<div class="path">{html.escape(first.url or first.source)}</div>']
+    for p in paragraphs:
+        cls = "para cited" if p.paragraph == paragraph else "para"
+        parts.append(f'<p class="{cls}" id="para-{p.paragraph}"><b>¶{p.paragraph}</b> {html.escape(p.text)}</p>')
+    return "".join(parts)
+
+
+def launch(library: Library, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> gr.Blocks:
+    demo = build_app(library)
+    demo.queue(default_concurrency_limit=4)
+    demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=gr.themes.Default(), show_error=True, **kwargs)
+    return demo

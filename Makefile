@@ -12,6 +12,8 @@ export GRADIO_ANALYTICS_ENABLED := False
 
 .PHONY: install run test build bench clean
 
+SIZES ?= 10k
+
 install: $(STAMP)
 
 # torch goes in first and alone, so nothing that depends on it can pull a
@@ -32,6 +34,10 @@ run: build
 
 test: install
 	$(PY) -m pytest
+
+# timings are measured here, never asserted in tests; figures go to bench/results/
+bench: install
+	$(PY) bench/run.py --sizes $(SIZES)
 
 clean:
 	rm -rf $(VENV) indexes/default indexes/eval

@@ -260,7 +260,7 @@ def _write_generation(
             return False
 
         with timer("split"):
-            split = _split_all(todo, embedder, progress, piece_tokens)
+            split = split_articles(todo, embedder, progress, piece_tokens)
         inputs = [embed_input(short_title, p.text) for _, short_title, paragraphs in split for p in paragraphs]
         ekeys = [hashlib.sha1(text.encode("utf-8")).hexdigest()[:24] for text in inputs]
 
@@ -315,7 +315,10 @@ def _write_generation(
         store.close()
 
 
-def _split_all(articles: Sequence[Article], embedder: Embedder, progress: Progress, piece_tokens: int) -> list[tuple[Article, str, list[Paragraph]]]:
+def split_articles(
+    articles: Sequence[Article], embedder: Embedder, progress: Progress, piece_tokens: int = DEFAULT_PIECE_TOKENS
+) -> list[tuple[Article, str, list[Paragraph]]]:
+    """Each article with its shortened title and its pieces, as a build splits them."""
     max_tokens = min(piece_tokens, embedder.info.max_tokens) - 2  # [CLS] and [SEP]
     out = []
     for n, article in enumerate(articles, start=1):

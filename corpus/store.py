@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,43 +128,27 @@ class Store:
     def article_hashes(self) -> dict[str, str]:
         return dict(self._conn().execute("SELECT id, hash FROM articles"))
 
+    def _in(self, sql: str, values: Iterable) -> Iterator[tuple]:
+        """Rows of ``sql`` (with one ``IN ({marks})``) for all ``values``, in batches of 500."""
+        values = list(values)
+        for lo in range(0, len(values), 500):
+            batch = values[lo : lo + 500]
+            yield from self._conn().execute(sql.format(marks=",".join("?" * len(batch))), batch)
+
     def pids_by_ekey(self, ekeys: Iterable[str]) -> dict[str, int]:
-        """One paragraph id for each of ``ekeys`` that the store holds."""
-        found: dict[str, int] = {}
-        keys = list(set(ekeys))
-        for lo in range(0, len(keys), 500):
-            batch = keys[lo : lo + 500]
-            marks = ",".join("?" * len(batch))
-            for ekey, pid in self._conn().execute(f"SELECT ekey, min(pid) FROM pieces WHERE ekey IN ({marks}) GROUP BY ekey", batch):
-                found[ekey] = pid
-        return found
+        """One piece id for each of ``ekeys`` that the store holds."""
+        return dict(self._in("SELECT ekey, min(pid) FROM pieces WHERE ekey IN ({marks}) GROUP BY ekey", set(ekeys)))
 
     def pids_of_articles(self, article_ids: Sequence[str]) -> list[int]:
-        out: list[int] = []
-        for lo in range(0, len(article_ids), 500):
-            batch = list(article_ids[lo : lo + 500])
-            marks = ",".join("?" * len(batch))
-            out.extend(r[0] for r in self._conn().execute(f"SELECT pid FROM pieces WHERE article_id IN ({marks})", batch))
-        return out
+        return [r[0] for r in self._in("SELECT pid FROM pieces WHERE article_id IN ({marks})", article_ids)]
 
     def heads(self, pids: Sequence[int]) -> dict[int, int]:
         """The head (paragraph id) of each piece id."""
-        out: dict[int, int] = {}
-        for lo in range(0, len(pids), 500):
-            batch = [int(p) for p in pids[lo : lo + 500]]
-            marks = ",".join("?" * len(batch))
-            out.update(self._conn().execute(f"SELECT pid, head FROM pieces WHERE pid IN ({marks})", batch))
-        return out
+        return dict(self._in("SELECT pid, head FROM pieces WHERE pid IN ({marks})", map(int, pids)))
 
     def paragraphs(self, heads: Sequence[int]) -> dict[int, ParagraphRecord]:
         """Whole paragraphs by their head ids."""
-        out: dict[int, ParagraphRecord] = {}
-        for lo in range(0, len(heads), 500):
-            batch = [int(p) for p in heads[lo : lo + 500]]
-            marks = ",".join("?" * len(batch))
-            for row in self._conn().execute(f"{_PARAGRAPH} AND p.pid IN ({marks})", batch):
-                out[row[0]] = ParagraphRecord(*row)
-        return out
+        return {row[0]: ParagraphRecord(*row) for row in self._in(_PARAGRAPH + " AND p.pid IN ({marks})", map(int, heads))}
 
     def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
         rows = self._conn().execute(f"{_PARAGRAPH} AND p.article_id = ? ORDER BY p.number", (article_id,))
@@ -182,12 +166,8 @@ class Store:
     def delete_articles(self, article_ids: Sequence[str]) -> list[int]:
         """Remove articles and their pieces; return the removed piece ids."""
         pids = self.pids_of_articles(article_ids)
-        conn = self._conn()
-        for lo in range(0, len(article_ids), 500):
-            batch = list(article_ids[lo : lo + 500])
-            marks = ",".join("?" * len(batch))
-            conn.execute(f"DELETE FROM pieces WHERE article_id IN ({marks})", batch)
-            conn.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
+        list(self._in("DELETE FROM pieces WHERE article_id IN ({marks})", article_ids))
+        list(self._in("DELETE FROM articles WHERE id IN ({marks})", article_ids))
         return pids
 
     def add_article(self, article: Article, pieces: Sequence[Paragraph], ekeys: Sequence[str]) -> list[int]:

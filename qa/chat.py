@@ -46,7 +46,7 @@ def respond(
     cite: Callable[[int], str] | None = None,
 ) -> Iterator[ChatReply]:
     """Yield the assistant's message as it grows: the passages, then the answer."""
-    answerer = library._answerer()
+    answerer = library.answerer
     turns = _text_turns(history or [])
     try:
         retrieval = answerer.retrieve(message, turns, k=k, mode=mode)

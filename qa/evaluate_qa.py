@@ -83,7 +83,7 @@ def _norm(text: str) -> str:
 
 
 def run(lib: Library, questions: Sequence[Question], *, on_progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
-    answerer = lib._answerer()
+    answerer = lib.answerer
     outcomes = []
     for n, q in enumerate(questions, start=1):
         draft = answerer.draft(q.text)

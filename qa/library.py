@@ -185,9 +185,11 @@ class Library:
     # -- answers ------------------------------------------------------------------
     def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid"):
         """An extractive answer with cited quotes, or a plain decline; see :mod:`qa.answer`."""
-        return self._answerer().ask(question, history, k=k, mode=mode)
+        return self.answerer.ask(question, history, k=k, mode=mode)
 
-    def _answerer(self):
+    @property
+    def answerer(self):
+        """The :class:`qa.answer.Answerer` of this library (created on first use)."""
         from .answer import Answerer
 
         with self._lock:

@@ -7,11 +7,10 @@ from . import build as _build  # noqa: F401
 from . import evaluate as _evaluate  # noqa: F401
 from . import search as _search  # noqa: F401
 from . import serve as _serve  # noqa: F401
-from .app import app, offline
+from .app import app
 
 
 def main() -> None:
-    offline()
     app()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -46,11 +45,6 @@ def user_errors() -> Iterator[None]:
 def print_json(data: object) -> None:
     """Machine-readable output: plain JSON on stdout, never re-wrapped."""
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 class ProgressBars:

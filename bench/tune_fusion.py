@@ -41,8 +41,8 @@ def main() -> None:
         return score(data, run)
 
     results = []
-    for wk in [round(0.1 * i, 1) for i in range(0, 11)]:
-        weights = (wk, round(1 - wk, 1))
+    for wk in [round(0.05 * i, 2) for i in range(0, 21)]:
+        weights = (wk, round(1 - wk, 2))
         results.append({"method": "score", "weights": weights, **evaluate("score", weights)})
         for k in (10, 30, 60, 100):
             results.append({"method": "rrf", "k": k, "weights": weights, **evaluate("rrf", weights, k)})

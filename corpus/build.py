@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -275,14 +276,6 @@ def _write_generation(
         report.reused = len(have)
         report.embedded = len(need)
 
-        with timer("embed"):
-            if need:
-                matrix[need] = embedder.encode(
-                    [inputs[i] for i in need],
-                    batch_size=batch_size,
-                    progress=lambda done, total: progress("embed", done, total),
-                )
-
         with timer("store"):
             dropped = store.delete_articles(removed + [a.id for a in todo if a.id in old])
             report.removed_paragraphs = len(dropped)
@@ -294,14 +287,29 @@ def _write_generation(
                 pos += len(paragraphs)
             store.commit()
 
-        with timer("vector index"):
-            vectors.remove(np.array(dropped, dtype=np.int64))
-            vectors.add(np.array(new_pids, dtype=np.int64), matrix)
-            vectors.save(tmp / VECTORS)
-
-        with timer("keyword index"):
-            rows = list(_paragraph_rows(split, new_pids))
-            keyword.update(removed + [a.id for a in todo if a.id in old], _counted(rows, len(rows), progress))
+        # The keyword index needs the paragraph ids, not the vectors: it is written in a
+        # thread while the encoder runs (Whoosh holds the GIL, torch mostly does not).
+        rows = list(_paragraph_rows(split, new_pids))
+        keyword_job = _Background(
+            lambda: keyword.update(removed + [a.id for a in todo if a.id in old], _counted(rows, len(rows), progress))
+        )
+        try:
+            with timer("embed"):
+                if need:
+                    matrix[need] = embedder.encode(
+                        [inputs[i] for i in need],
+                        batch_size=batch_size,
+                        progress=lambda done, total: progress("embed", done, total),
+                    )
+            with timer("vector index"):
+                vectors.remove(np.array(dropped, dtype=np.int64))
+                vectors.add(np.array(new_pids, dtype=np.int64), matrix)
+                vectors.save(tmp / VECTORS)
+        except BaseException:
+            keyword_job.wait()  # the writer must finish before the index is closed; the error goes on
+            raise
+        with timer("keyword index (after embedding)"):
+            keyword_job.join()
 
         n_articles, report.paragraphs, report.pieces = store.counts()
         if report.pieces != len(vectors) or report.paragraphs != keyword.doc_count() or n_articles != len(articles):
@@ -456,6 +464,29 @@ def _remove_old_generations(index_dir: Path) -> None:
     old = [g for g in gens if g != current]
     for gen in old[: max(0, len(old) - KEEP_OLD_GENERATIONS)]:
         shutil.rmtree(gen, ignore_errors=True)
+
+
+class _Background:
+    """Run a function in a thread; ``join`` waits and re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="keyword-index", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed to the building thread by join()
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class _StageTimer:

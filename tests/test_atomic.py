@@ -108,3 +108,24 @@ def test_failure_while_embedding_keeps_the_previous_index(tmp_path, monkeypatch,
     monkeypatch.undo()
     assert _seed_answers(index) == (2, 1)
     assert not any(p.name.startswith(".tmp-") for p in index.iterdir())
+
+
+def test_failure_in_the_keyword_writer_thread_keeps_the_previous_index(tmp_path, monkeypatch):
+    from corpus.keyword import KeywordIndex
+
+    index = tmp_path / "index"
+    build([SEEDS], index)
+    published = current_generation(index)
+    docs = tmp_path / "docs"
+    _many_articles(docs, 3)
+
+    def broken_update(*args, **kwargs):
+        raise OSError("keyword index: disk full")
+
+    monkeypatch.setattr(KeywordIndex, "update", broken_update)
+    with pytest.raises(OSError, match="keyword index: disk full"):
+        build([SEEDS, docs], index)
+    monkeypatch.undo()
+    assert current_generation(index) == published
+    assert _seed_answers(index) == (2, 1)
+    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from corpus.documents import Article, paragraph_id
-from corpus.errors import QueryError
-from corpus.index import Index, default_index_dir
+from corpus.errors import CorpusError, QueryError
+from corpus.index import Index, current_generation, default_index_dir
 
 from . import fusion
 from .hits import Hit, Hits
@@ -27,6 +28,8 @@ MODES = ("hybrid", "keyword", "vector")
 DEPTH = 100
 #: Longer queries are cut here (the embedder reads 256 word pieces, the keyword side 64 words).
 MAX_QUERY_CHARS = 4000
+#: How often a library looks for a newly published generation.
+REFRESH_SECONDS = 1.0
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -49,8 +52,19 @@ def clean_query(query: object) -> tuple[str, list[str]]:
 class Library:
     """A searchable corpus. Open one with :meth:`Library.open`; safe to share across threads."""
 
-    def __init__(self, index: Index, *, fusion_method: str | None = None, weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        *,
+        fusion_method: str | None = None,
+        weights: Sequence[float] | None = None,
+        model: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._index = index
+        self._dir = index.path.parent
+        self._model = model
+        self._checked = time.monotonic()
+        self._retired: list[Index] = []
         self._lock = threading.Lock()
         self._answerer_instance = None
         self.fusion_method = fusion_method or fusion.DEFAULT_METHOD
@@ -71,10 +85,44 @@ class Library:
 
         Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
         """
-        return cls(Index.open(Path(path) if path else default_index_dir(), model=model), fusion_method=fusion_method, weights=weights)
+        index = Index.open(Path(path) if path else default_index_dir(), model=model)
+        return cls(index, fusion_method=fusion_method, weights=weights, model=model)
 
     def close(self) -> None:
-        self._index.close()
+        with self._lock:
+            for index in [self._index, *self._retired]:
+                index.close()
+            self._retired.clear()
+
+    def _snapshot(self) -> Index:
+        """The index to answer one call from: the published generation.
+
+        A build publishes a new generation while a server runs; at most once a
+        second the library looks at CURRENT and switches to a new generation.
+        Each call works on one snapshot, so a switch never mixes generations
+        within a query; the old one stays open until the library is closed.
+        """
+        now = time.monotonic()
+        if now - self._checked < REFRESH_SECONDS:
+            return self._index
+        self._checked = now
+        try:
+            gen = current_generation(self._dir)
+        except CorpusError:
+            return self._index
+        if gen is None or gen == self._index.path:
+            return self._index
+        with self._lock:
+            if gen != self._index.path:
+                try:
+                    fresh = Index.open(self._dir, model=self._model)
+                except CorpusError as exc:  # keep answering from what we have
+                    log.warning("a new index generation was published but cannot be opened: %s", exc)
+                    return self._index
+                self._retired.append(self._index)
+                self._index = fresh
+                log.info("switched to index generation %s", fresh.path.name)
+            return self._index
 
     def __enter__(self) -> Library:
         return self
@@ -85,18 +133,19 @@ class Library:
     # -- what the index holds -------------------------------------------------------
     @property
     def manifest(self) -> dict[str, Any]:
-        return self._index.manifest
+        return self._snapshot().manifest
 
     @property
     def path(self) -> Path:
-        return self._index.path
+        return self._snapshot().path
 
     def info(self) -> dict[str, Any]:
-        m = self._index.manifest
-        size = sum(f.stat().st_size for f in self._index.path.rglob("*") if f.is_file())
+        ix = self._snapshot()
+        m = ix.manifest
+        size = sum(f.stat().st_size for f in ix.path.rglob("*") if f.is_file())
         return {
-            "index": str(self._index.path.parent),
-            "generation": self._index.path.name,
+            "index": str(ix.path.parent),
+            "generation": ix.path.name,
             "built_at": m["built_at"],
             "articles": m["counts"]["articles"],
             "paragraphs": m["counts"]["paragraphs"],
@@ -111,11 +160,11 @@ class Library:
         }
 
     def article(self, article_id: str) -> Article | None:
-        return self._index.store.article(article_id)
+        return self._snapshot().store.article(article_id)
 
     def article_hits(self, article_id: str) -> list[Hit]:
         """Every paragraph of an article, in order, as hits with score 0."""
-        return [self._hit(r, 0.0) for r in self._index.store.article_paragraphs(article_id)]
+        return [self._hit(r, 0.0) for r in self._snapshot().store.article_paragraphs(article_id)]
 
     # -- searching ----------------------------------------------------------------
     def search(
@@ -139,9 +188,10 @@ class Library:
         if k <= 0:
             return Hits(query=text, mode=mode, notices=notices)
         depth = max(depth, k)
-        parsed, keyword, vector, mode = self._rank(text, mode, depth, notices)
+        ix = self._snapshot()
+        parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices)
         ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
-        records = self._index.store.paragraphs([pid for pid, _ in ranking])
+        records = ix.store.paragraphs([pid for pid, _ in ranking])
         kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
         vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
         hits = []
@@ -150,7 +200,7 @@ class Library:
             if record is None:  # cannot happen in a consistent index; never crash on it
                 log.warning("paragraph %s is in an index but not in the store", pid)
                 continue
-            spans = self._index.keyword.highlight_spans(record.text, parsed.terms)
+            spans = ix.keyword.highlight_spans(record.text, parsed.terms)
             hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid)))
         return Hits(hits, query=text, mode=mode, notices=notices)
 
@@ -175,9 +225,10 @@ class Library:
         before fusion, and the mode actually used."""
         text, notices = clean_query(query)
         _check_mode(mode)
-        _, keyword, vector, mode = self._rank(text, mode, depth, notices, _vector)
+        ix = self._snapshot()
+        _, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, _vector)
         heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
-        article_of = {pid: r.article_id for pid, r in self._index.store.paragraphs(sorted(heads)).items()}
+        article_of = {pid: r.article_id for pid, r in ix.store.paragraphs(sorted(heads)).items()}
         keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
         vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
         return keyword, vector, mode
@@ -199,32 +250,33 @@ class Library:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings of texts with the index's model."""
-        return self._index.embedder.encode(list(texts))
+        return self._snapshot().embedder.encode(list(texts))
 
     def term_overlap(self, query: str, texts: Sequence[str]) -> list[float]:
         """For each text, the IDF-weighted share of the query's terms it contains."""
-        parsed = self._index.keyword.parse(query)
+        keyword = self._snapshot().keyword
+        parsed = keyword.parse(query)
         if parsed.empty:
             return [0.0] * len(texts)
-        weights = self._index.keyword.idf(parsed.terms)
+        weights = keyword.idf(parsed.terms)
         total = sum(weights.values()) or 1.0
         out = []
         for text in texts:
-            stems = self._index.keyword.stems(text)
+            stems = keyword.stems(text)
             out.append(sum(w for t, w in weights.items() if t in stems) / total)
         return out
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed many queries at once (for evaluations and benchmarks)."""
-        return self._index.embedder.encode([clean_query(q)[0] for q in queries])
+        return self._snapshot().embedder.encode([clean_query(q)[0] for q in queries])
 
     # -- internals ------------------------------------------------------------------
-    def _rank(self, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
+    def _rank(self, ix: Index, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
         """Each side's ranking of paragraphs (by head id), best first.
 
         The vector index holds window-sized pieces; a paragraph scores as its best piece.
         """
-        parsed = self._index.keyword.parse(text)
+        parsed = ix.keyword.parse(text)
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         if mode in ("hybrid", "keyword"):
@@ -232,12 +284,12 @@ class Library:
                 notices.append("no searchable words for the keyword index (only stop words or syntax); answered by meaning alone")
                 mode = "vector"
             else:
-                keyword = self._index.keyword.search(parsed, depth)
+                keyword = ix.keyword.search(parsed, depth)
         if mode in ("hybrid", "vector"):
             if qvec is None:
-                qvec = self._index.embedder.encode([text])[0]
-            pieces = self._index.vectors.search(qvec.reshape(1, -1), depth)[0]
-            head_of = self._index.store.heads([pid for pid, _ in pieces])
+                qvec = ix.embedder.encode([text])[0]
+            pieces = ix.vectors.search(qvec.reshape(1, -1), depth)[0]
+            head_of = ix.store.heads([pid for pid, _ in pieces])
             vector = fusion.collapse(pieces, head_of.__getitem__)
         return parsed, keyword, vector, mode
 

@@ -111,3 +111,25 @@ def test_fusion_options(seed_index):
         assert hits[0].score == pytest.approx(2 / 61)
     with pytest.raises(ValueError):
         Library.open(seed_index, fusion_method="nope")
+
+
+def test_an_open_library_follows_rebuilds(tmp_path, monkeypatch):
+    from corpus import build
+    from qa import library as library_module
+
+    monkeypatch.setattr(library_module, "REFRESH_SECONDS", 0.0)
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Rivers\n\nThe river Severn floods the meadows in winter.\n")
+    build([docs], index)
+    with Library.open(index) as lib:
+        first = lib.info()["generation"]
+        assert lib.search("Severn meadows", k=1)[0].title == "Rivers"
+        for n in range(3):  # more builds than generations are kept: the first one is pruned
+            (docs / f"b{n}.txt").write_text(f"Lighthouses {n}\n\nThe lighthouse number {n} guards the rocky cape of Zennor.\n")
+            build([docs], index)
+            assert f"Lighthouses {n}" in {h.title for h in lib.search("lighthouse guards the rocky cape of Zennor", k=5)}
+        assert lib.info()["generation"] != first and lib.info()["articles"] == 4
+        assert not (index / first).exists()
+        answer = lib.ask("What guards the rocky cape of Zennor?")
+        assert answer.answered and "lighthouse" in answer.quotes[0].text

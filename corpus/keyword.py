@@ -36,6 +36,7 @@ from whoosh import index as whoosh_index
 from whoosh import qparser, scoring
 from whoosh.analysis import LanguageAnalyzer
 from whoosh.fields import ID, TEXT, Schema
+from whoosh.query import AndNot, Not
 from whoosh.query.qcore import _NullQuery
 
 from .errors import IndexCorruptError
@@ -138,7 +139,7 @@ class KeywordIndex:
             return ParsedQuery(None, frozenset())
         terms = frozenset(
             t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t)
-            for field, t in query.all_terms()
+            for field, t in _positive_terms(query)
             if field in ("title", "body")
         )
         if not terms:
@@ -180,6 +181,19 @@ class KeywordIndex:
             with self._searchers_lock:
                 self._searchers.append(searcher)
         return searcher
+
+
+def _positive_terms(query) -> Iterable[tuple[str, object]]:
+    """The ``(field, text)`` terms a matching paragraph may contain: not those under NOT."""
+    if isinstance(query, Not):
+        return
+    if isinstance(query, AndNot):
+        yield from _positive_terms(query.a)
+    elif query.is_leaf():
+        yield from query.terms()
+    else:
+        for child in query.children():
+            yield from _positive_terms(child)
 
 
 def _make_parser(schema: Schema):

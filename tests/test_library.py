@@ -133,3 +133,10 @@ def test_an_open_library_follows_rebuilds(tmp_path, monkeypatch):
         assert not (index / first).exists()
         answer = lib.ask("What guards the rocky cape of Zennor?")
         assert answer.answered and "lighthouse" in answer.quotes[0].text
+
+
+@pytest.mark.parametrize("query", ["drowning NOT Mosul", "drowning AND NOT Mosul", "drowning ANDNOT Mosul"])
+def test_terms_under_not_are_not_highlighted(seed_lib, query):
+    hits = seed_lib.search(query, k=10, mode="vector")
+    marked = {t for h in hits for t in h.highlighted_terms}
+    assert "drowning" in marked and "mosul" not in marked

@@ -407,11 +407,17 @@ def _publish(index_dir: Path, tmp: Path) -> str:
     final = index_dir / name
     os.rename(tmp, final)
     pointer = index_dir / f"{TMP_PREFIX}{CURRENT}"
-    with open(pointer, "w", encoding="utf-8") as handle:
-        handle.write(name + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(pointer, index_dir / CURRENT)
+    try:
+        with open(pointer, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer, index_dir / CURRENT)
+    except BaseException:
+        # never published: leave no generation that pruning could keep instead of the real one
+        shutil.rmtree(final, ignore_errors=True)
+        pointer.unlink(missing_ok=True)
+        raise
     _fsync_dir(index_dir)
     return name
 

@@ -70,13 +70,24 @@ def test_sigkill_mid_build_keeps_the_previous_index(tmp_path, delay):
     assert _seed_answers(index) == (2, 121)
 
 
-def test_failure_while_publishing_keeps_the_previous_index(tmp_path, monkeypatch):
+@pytest.fixture
+def seeded(tmp_path):
+    """A published seed index, and a folder of three more articles to build with."""
     index = tmp_path / "index"
     build([SEEDS], index)
-    published = current_generation(index)
     docs = tmp_path / "docs"
     _many_articles(docs, 3)
+    return index, current_generation(index), docs
 
+
+def _assert_untouched(index, published):
+    assert current_generation(index) == published
+    assert _seed_answers(index) == (2, 1)
+    assert [p.name for p in index.iterdir() if p.name.startswith((".tmp-", "g-"))] == [published.name]
+
+
+def test_failure_while_publishing_keeps_the_previous_index(seeded, monkeypatch):
+    index, published, docs = seeded
     real_replace = os.replace
 
     def broken_replace(src, dst, *args, **kwargs):
@@ -88,16 +99,12 @@ def test_failure_while_publishing_keeps_the_previous_index(tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         build([SEEDS, docs], index)
     monkeypatch.undo()
-    assert current_generation(index) == published
-    assert _seed_answers(index) == (2, 1)
+    _assert_untouched(index, published)
     assert build([SEEDS, docs], index).articles == 4
 
 
-def test_failure_while_embedding_keeps_the_previous_index(tmp_path, monkeypatch, embedder):
-    index = tmp_path / "index"
-    build([SEEDS], index)
-    docs = tmp_path / "docs"
-    _many_articles(docs, 3)
+def test_failure_while_embedding_keeps_the_previous_index(seeded, monkeypatch, embedder):
+    index, published, docs = seeded
 
     def broken_encode(*args, **kwargs):
         raise MemoryError("out of memory")
@@ -106,18 +113,13 @@ def test_failure_while_embedding_keeps_the_previous_index(tmp_path, monkeypatch,
     with pytest.raises(MemoryError):
         build([SEEDS, docs], index)
     monkeypatch.undo()
-    assert _seed_answers(index) == (2, 1)
-    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())
+    _assert_untouched(index, published)
 
 
-def test_failure_in_the_keyword_writer_thread_keeps_the_previous_index(tmp_path, monkeypatch):
+def test_failure_in_the_keyword_writer_thread_keeps_the_previous_index(seeded, monkeypatch):
     from corpus.keyword import KeywordIndex
 
-    index = tmp_path / "index"
-    build([SEEDS], index)
-    published = current_generation(index)
-    docs = tmp_path / "docs"
-    _many_articles(docs, 3)
+    index, published, docs = seeded
 
     def broken_update(*args, **kwargs):
         raise OSError("keyword index: disk full")
@@ -126,6 +128,4 @@ def test_failure_in_the_keyword_writer_thread_keeps_the_previous_index(tmp_path,
     with pytest.raises(OSError, match="keyword index: disk full"):
         build([SEEDS, docs], index)
     monkeypatch.undo()
-    assert current_generation(index) == published
-    assert _seed_answers(index) == (2, 1)
-    assert not any(p.name.startswith(".tmp-") for p in index.iterdir())
+    _assert_untouched(index, published)

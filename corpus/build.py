@@ -49,7 +49,7 @@ from .index import (
 )
 from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
 from .sources import read_sources
-from .split import split_article
+from .split import paragraph_extents, split_article
 from .store import Store
 from .vector import INDEX_TYPE, VectorIndex
 
@@ -276,8 +276,9 @@ def _write_generation(
         report.reused = len(have)
         report.embedded = len(need)
 
+        replaced = removed + [a.id for a in todo if a.id in old]  # their old paragraphs go
         with timer("store"):
-            dropped = store.delete_articles(removed + [a.id for a in todo if a.id in old])
+            dropped = store.delete_articles(replaced)
             report.removed_paragraphs = len(dropped)
             new_pids: list[int] = []
             pos = 0
@@ -291,7 +292,7 @@ def _write_generation(
         # thread while the encoder runs (Whoosh holds the GIL, torch mostly does not).
         rows = list(_paragraph_rows(split, new_pids))
         keyword_job = _Background(
-            lambda: keyword.update(removed + [a.id for a in todo if a.id in old], _counted(rows, len(rows), progress))
+            lambda: keyword.update(replaced, _counted(rows, len(rows), progress))
         )
         try:
             with timer("embed"):
@@ -330,8 +331,8 @@ def split_articles(
     max_tokens = min(piece_tokens, embedder.info.max_tokens) - 2  # [CLS] and [SEP]
     out = []
     for n, article in enumerate(articles, start=1):
-        short_title = _shorten(article.title, embedder)
-        budget = max(24, max_tokens - (embedder.count_tokens([short_title])[0] + 1 if short_title else 0))
+        short_title, title_tokens = _shorten(article.title, embedder)
+        budget = max(24, max_tokens - (title_tokens + 1 if short_title else 0))
         out.append((article, short_title, split_article(article, embedder.count_tokens, budget)))
         if n % 200 == 0 or n == len(articles):
             progress("split", n, len(articles))
@@ -342,20 +343,20 @@ def _paragraph_rows(split, pids: Sequence[int]) -> Iterator[tuple[int, str, str,
     """One keyword-index row per whole paragraph: ``(head pid, article id, title, text)``."""
     pos = 0
     for article, _, pieces in split:
-        by_number: dict[int, list[int]] = {}
-        for i, piece in enumerate(pieces):
-            by_number.setdefault(piece.number, []).append(i)
-        for indices in by_number.values():
-            first, last = pieces[indices[0]], pieces[indices[-1]]
-            yield pids[pos + indices[0]], article.id, article.title, article.text[first.start : last.end]
+        for first, start, end in paragraph_extents(pieces).values():
+            yield pids[pos + first], article.id, article.title, article.text[start:end]
         pos += len(pieces)
 
 
-def _shorten(title: str, embedder: Embedder) -> str:
+def _shorten(title: str, embedder: Embedder) -> tuple[str, int]:
+    """The title cut to at most TITLE_TOKENS word pieces, and its word pieces."""
     words = title.split()
-    while words and embedder.count_tokens([" ".join(words)])[0] > TITLE_TOKENS:
+    while words:
+        n = embedder.count_tokens([" ".join(words)])[0]
+        if n <= TITLE_TOKENS:
+            return " ".join(words), n
         words = words[: max(1, len(words) * 3 // 4)] if len(words) > 1 else []
-    return " ".join(words)
+    return "", 0
 
 
 def _counted(rows: Iterable, total: int, progress: Progress) -> Iterator:

@@ -64,6 +64,15 @@ def split_article(article: Article, count_tokens: TokenCounter, max_tokens: int)
     return out
 
 
+def paragraph_extents(pieces: Sequence[Paragraph]) -> dict[int, tuple[int, int, int]]:
+    """For each paragraph number: the index of its first piece, and the paragraph's start and end."""
+    extents: dict[int, tuple[int, int, int]] = {}
+    for i, p in enumerate(pieces):
+        first, start, end = extents.get(p.number, (i, p.start, p.end))
+        extents[p.number] = (first, min(start, p.start), max(end, p.end))
+    return extents
+
+
 def _pack(text: str, start: int, end: int, count_tokens: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
     """Greedily pack whole sentences into pieces of at most ``max_tokens``."""
     sentences = [(start + a, start + b) for a, b in sentence_spans(text[start:end])]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .documents import Article, Paragraph
 from .errors import IndexCorruptError
+from .split import paragraph_extents
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -186,14 +187,11 @@ class Store:
                 article.content_hash(),
             ),
         )
-        spans: dict[int, tuple[int, int]] = {}
-        for p in pieces:
-            start, end = spans.get(p.number, (p.start, p.end))
-            spans[p.number] = (min(start, p.start), max(end, p.end))
+        extents = paragraph_extents(pieces)
         pids: list[int] = []
         head = 0
         for p, ekey in zip(pieces, ekeys):
-            pstart, pend = spans[p.number]
+            _, pstart, pend = extents[p.number]
             cur = conn.execute(
                 'INSERT INTO pieces (head, article_id, number, part, start, "end", pstart, pend, ekey) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
                 (head, article.id, p.number, p.part, p.start, p.end, pstart, pend, ekey),

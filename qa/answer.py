@@ -69,6 +69,10 @@ class Source:
     hit_id: str
     url: str | None = None
 
+    @classmethod
+    def of(cls, number: int, hit: Hit) -> Source:
+        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -198,7 +202,7 @@ class Answerer:
         hits = retrieval.passages
         scored, confidence = self.score_sentences(retrieval.query, hits, focus=retrieval.question, prior=retrieval.prior)
         said = _already_quoted(history or [])
-        scored = [c for c in scored if _norm(hits[c.hit_index].text[c.start : c.end]) not in said]
+        scored = [c for c in scored if normalize(hits[c.hit_index].text[c.start : c.end]) not in said]
         quotes, sources = _quotes(scored, hits) if scored else ([], [])
         return Draft(retrieval.question, retrieval.query, hits, quotes, sources, confidence, retrieval.notices)
 
@@ -320,7 +324,7 @@ def _quotes(scored: list[_Candidate], hits: Sequence[Hit]) -> tuple[list[Quote],
         seen.add(key)
         if hit.id not in number_of:
             number_of[hit.id] = len(number_of) + 1
-            sources.append(Source(number_of[hit.id], hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url))
+            sources.append(Source.of(number_of[hit.id], hit))
         quotes.append(Quote(text, number_of[hit.id], hit, hit.start + a, hit.start + b, max(c.score for c in group)))
     return quotes, sources
 
@@ -331,7 +335,7 @@ def _declined(question: str, query: str, hits: Sequence[Hit], confidence: float,
     if closest:
         lines += ["", "Closest passages (not an answer):"]
         lines += [f"- {md_escape(_snippet(h.text))} [{n}]" for n, h in enumerate(closest, start=1)]
-    sources = [Source(n, h.title, h.paragraph, h.source, h.article_id, h.id, h.url) for n, h in enumerate(closest, start=1)]
+    sources = [Source.of(n, h) for n, h in enumerate(closest, start=1)]
     return Answer(question, False, "\n".join(lines), [], sources, closest, confidence, query, notices)
 
 
@@ -390,33 +394,41 @@ def resolve_followup(question: str, history: Sequence[Any]) -> str:
     return f"{previous[-1]} {question}"
 
 
+def conversation_turns(history: Sequence[Any]) -> list[dict[str, str]]:
+    """The text turns of a chat history, as ``{"role", "content"}`` messages.
+
+    Accepts the chat messages format and ``(user, assistant)`` pairs; turns that
+    are not text (files, components) are left out.
+    """
+    turns: list[dict[str, str]] = []
+    for item in history:
+        if isinstance(item, dict):
+            if item.get("role") in ("user", "assistant") and isinstance(item.get("content"), str):
+                turns.append({"role": item["role"], "content": item["content"]})
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            for role, content in zip(("user", "assistant"), item):
+                if isinstance(content, str):
+                    turns.append({"role": role, "content": content})
+    return turns
+
+
 def _already_quoted(history: Sequence[Any]) -> set[str]:
     """The normalised text of the assistant's earlier turns, split at quote marks."""
     said: set[str] = set()
-    for item in history:
-        content = None
-        if isinstance(item, dict) and item.get("role") == "assistant":
-            content = item.get("content")
-        elif isinstance(item, (list, tuple)) and len(item) > 1:
-            content = item[1]
-        if isinstance(content, str):
-            said.update(n for n in (_norm(part) for part in re.split(r"[“”]", content)) if n)
+    for turn in conversation_turns(history):
+        if turn["role"] == "assistant":
+            said.update(n for n in (normalize(part) for part in re.split(r"[“”]", turn["content"])) if n)
     return said
 
 
-def _norm(text: str) -> str:
+def normalize(text: str) -> str:
+    """Lower case, words only, single spaces: for comparing texts regardless of punctuation."""
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
 
 
 def _previous_user_turns(history: Sequence[Any]) -> list[str]:
-    turns = []
-    for item in history:
-        if isinstance(item, dict):
-            if item.get("role") == "user" and isinstance(item.get("content"), str):
-                turns.append(item["content"])
-        elif isinstance(item, (list, tuple)) and item and isinstance(item[0], str):
-            turns.append(item[0])
-    return [t for t in (" ".join(t.split()) for t in turns) if t]
+    turns = (" ".join(t["content"].split()) for t in conversation_turns(history) if t["role"] == "user")
+    return [t for t in turns if t]
 
 
 # -- what a question asks for -------------------------------------------------------------

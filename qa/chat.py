@@ -16,7 +16,7 @@ from typing import Any
 
 from corpus.errors import QueryError
 
-from .answer import Answer, Source, md_escape
+from .answer import Answer, Source, conversation_turns, md_escape
 from .hits import Hit
 
 #: Given a source, the URL its citation opens (None: no link).
@@ -47,7 +47,7 @@ def respond(
 ) -> Iterator[ChatReply]:
     """Yield the assistant's message as it grows: the passages, then the answer."""
     answerer = library.answerer
-    turns = _text_turns(history or [])
+    turns = conversation_turns(history or [])
     try:
         retrieval = answerer.retrieve(message, turns, k=k, mode=mode)
     except QueryError:
@@ -84,17 +84,3 @@ def render(answer: Answer, link: Link | None = None, cite: Callable[[int], str] 
         text = _CITATION.sub(lambda m: f"[[{m.group(1)}]]({cite(int(m.group(1)))})", text)
     return text
 
-
-def _text_turns(history: Sequence[Any]) -> list[dict[str, str]]:
-    """Chat history with only its text turns (a UI may put files or components in it)."""
-    out = []
-    for item in history:
-        if isinstance(item, dict) and isinstance(item.get("content"), str) and item.get("role") in ("user", "assistant"):
-            out.append({"role": item["role"], "content": item["content"]})
-        elif isinstance(item, (list, tuple)) and len(item) == 2:
-            user, assistant = item
-            if isinstance(user, str):
-                out.append({"role": "user", "content": user})
-            if isinstance(assistant, str):
-                out.append({"role": "assistant", "content": assistant})
-    return out

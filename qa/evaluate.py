@@ -57,14 +57,17 @@ def load_beir(path: str | os.PathLike[str], split: str = "test") -> Dataset:
 
 
 def ensure_index(dataset: Dataset, cache: Path, *, model=None, progress=None) -> Path:
-    """Build (or reuse) the dataset's index in ``cache``; a second run is incremental and fast.
+    """Build (or reuse) the dataset's index in ``cache``; a second run is incremental and fast."""
+    return build_cache([dataset.corpus], cache, model=model, progress=progress)
 
-    The cache is ours: one built by another version or model is rebuilt.
-    """
+
+def build_cache(sources: Sequence[Path], cache: Path, *, model=None, progress=None) -> Path:
+    """Build or update an evaluation's cached index. The cache is ours: one built by
+    another version or model is rebuilt rather than refused."""
     try:
-        build([dataset.corpus], cache, model=model, progress=progress)
+        build(sources, cache, model=model, progress=progress)
     except (IndexCorruptError, ModelMismatchError):
-        build([dataset.corpus], cache, model=model, progress=progress, rebuild=True)
+        build(sources, cache, model=model, progress=progress, rebuild=True)
     return cache
 
 

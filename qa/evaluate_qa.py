@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.build import build
-from corpus.errors import IndexCorruptError, ModelMismatchError, SourceError
+from corpus.errors import SourceError
 
+from .answer import normalize
+from .evaluate import build_cache
 from .library import Library
 
 #: Share of answerable questions that must stay answered when calibrating the threshold.
@@ -71,15 +71,7 @@ def ensure_index(docs: list[dict], cache: Path, *, progress=None) -> Path:
     payload = "\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n"
     if not corpus.exists() or corpus.read_text(encoding="utf-8") != payload:
         corpus.write_text(payload, encoding="utf-8")
-    try:
-        build([corpus], cache, progress=progress)
-    except (IndexCorruptError, ModelMismatchError):
-        build([corpus], cache, progress=progress, rebuild=True)
-    return cache
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+    return build_cache([corpus], cache, progress=progress)
 
 
 def run(lib: Library, questions: Sequence[Question], *, on_progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
@@ -88,8 +80,8 @@ def run(lib: Library, questions: Sequence[Question], *, on_progress: Callable[[i
     for n, q in enumerate(questions, start=1):
         draft = answerer.draft(q.text)
         rank = next((i for i, h in enumerate(draft.passages, start=1) if h.article_id == q.article_id), None)
-        quoted = _norm(" ".join(x.text for x in draft.quotes))
-        in_quote = bool(q.answers) and any(_norm(a) and f" {_norm(a)} " in f" {quoted} " for a in q.answers)
+        quoted = normalize(" ".join(x.text for x in draft.quotes))
+        in_quote = bool(q.answers) and any(normalize(a) and f" {normalize(a)} " in f" {quoted} " for a in q.answers)
         words = sum(len(x.text.split()) for x in draft.quotes)
         outcomes.append(Outcome(q, rank, draft.confidence, in_quote, words))
         if on_progress and (n % 50 == 0 or n == len(questions)):

@@ -13,6 +13,7 @@ from .errors import (
     IndexNotFoundError,
     ModelMismatchError,
     QueryError,
+    SettingMismatchError,
     SourceError,
 )
 from .index import Index, default_index_dir
@@ -31,6 +32,7 @@ __all__ = [
     "ModelMismatchError",
     "Paragraph",
     "QueryError",
+    "SettingMismatchError",
     "Skipped",
     "SourceError",
     "build",

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from .documents import Article, Paragraph, Skipped
-from .embed import Embedder, load_embedder
-from .errors import BuildLockedError, CorpusError, IndexCorruptError, SourceError
+from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, export_onnx_int8, file_sha256, load_embedder
+from .errors import BuildLockedError, CorpusError, IndexCorruptError, SettingMismatchError, SourceError
 from .index import (
     CURRENT,
+    ENCODER_FILE,
     FORMAT,
     FORMAT_VERSION,
     GEN_PREFIX,
@@ -51,7 +52,7 @@ from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
 from .sources import read_sources
 from .split import paragraph_extents, split_article
 from .store import Store
-from .vector import INDEX_TYPE, VectorIndex
+from .vector import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ class BuildReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     up_to_date: bool = False
+    vector_index: str | None = None
+    #: Recall@10 of an approximate vector index against exact search, measured by the build that made it.
+    vector_recall: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,11 +109,17 @@ def build(
     progress: Progress | None = None,
     batch_size: int = 32,
     piece_tokens: int | None = None,
+    encoder: str | None = None,
+    embedder: Embedder | None = None,
 ) -> BuildReport:
     """Build or incrementally update the index at ``index_dir`` from ``sources``.
 
     Without ``sources``, an existing index re-reads the sources it was built
-    from, and a new one reads ``seeds/``. Raises :class:`CorpusError`
+    from, and a new one reads ``seeds/``. ``encoder`` is ``torch`` (the default)
+    or ``onnx-int8`` and, like ``piece_tokens``, is fixed when an index is
+    created. ``embedder`` replaces the model with any object of the
+    :class:`corpus.embed.Embedder` protocol whose vectors live in the space of
+    the model it names (the benchmark uses one). Raises :class:`CorpusError`
     subclasses for user errors; the published index is never damaged.
     """
     started = time.perf_counter()
@@ -125,23 +135,26 @@ def build(
             raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
         source_list = _resolve_sources(sources, prev_manifest)
         piece_tokens = _resolve_piece_tokens(piece_tokens, prev_manifest)
+        encoder = _resolve_encoder(encoder, prev_manifest)
 
         if prev_manifest is not None:
             model_path = resolve_model_path(prev_manifest, model)
         else:
             model_path = str(model) if model is not None else None
         timer = _StageTimer()
-        with timer("load model"):
-            embedder = load_embedder(model_path)
         report = BuildReport(index=str(index_dir), generation=None)
-
-        with timer("read"):
-            articles = _read_all(source_list, report, progress)
-        if not articles:
-            raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
-
+        if prev_manifest:
+            report.vector_recall = prev_manifest["vector"].get("self_check_recall@10")
         tmp = index_dir / f"{TMP_PREFIX}{secrets.token_hex(4)}"
         try:
+            tmp.mkdir()
+            with timer("load model"):
+                if embedder is None:
+                    embedder = _load_encoder(encoder, model_path, prev_gen, tmp)
+            with timer("read"):
+                articles = _read_all(source_list, report, progress)
+            if not articles:
+                raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
             changed = _write_generation(tmp, prev_gen, articles, embedder, report, progress, timer, batch_size, piece_tokens)
             if not changed and prev_gen is not None:
                 report.up_to_date = True
@@ -191,8 +204,32 @@ def _resolve_piece_tokens(piece_tokens: int | None, manifest: dict | None) -> in
     if piece_tokens < 32:
         raise CorpusError(f"pieces of {piece_tokens} word pieces are too small (at least 32)")
     if recorded is not None and piece_tokens != recorded:
-        raise CorpusError(f"the index cuts paragraphs into pieces of {recorded} word pieces, not {piece_tokens}; add --rebuild to change it")
+        raise SettingMismatchError(f"the index cuts paragraphs into pieces of {recorded} word pieces, not {piece_tokens}; add --rebuild to change it")
     return piece_tokens
+
+
+def _resolve_encoder(encoder: str | None, manifest: dict | None) -> str:
+    recorded = manifest["model"].get("encoder", DEFAULT_ENCODER) if manifest else None
+    if encoder is None:
+        return recorded or DEFAULT_ENCODER
+    if encoder not in ENCODERS:
+        raise CorpusError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    if recorded is not None and encoder != recorded:
+        raise SettingMismatchError(f"the index was embedded with the {recorded} encoder, not {encoder}; add --rebuild to change it")
+    return encoder
+
+
+def _load_encoder(encoder: str, model_path: str | None, prev_gen: Path | None, tmp: Path) -> Embedder:
+    """The encoder of the build. An int8 model is exported once, when an index is
+    created, and then travels from generation to generation unchanged."""
+    if encoder == DEFAULT_ENCODER:
+        return load_embedder(model_path)
+    target = tmp / ENCODER_FILE
+    if prev_gen is not None and (prev_gen / ENCODER_FILE).is_file():
+        shutil.copy2(prev_gen / ENCODER_FILE, target)
+    else:
+        export_onnx_int8(model_path, target)
+    return load_embedder(model_path, onnx_file=target)
 
 
 def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> list[Article]:
@@ -233,7 +270,6 @@ def _write_generation(
     piece_tokens: int,
 ) -> bool:
     """Write the new generation into ``tmp``; return False when nothing changed."""
-    tmp.mkdir()
     if prev_gen is not None:
         with timer("copy previous"):
             shutil.copytree(prev_gen / KEYWORD_DIR, tmp / KEYWORD_DIR)
@@ -303,9 +339,11 @@ def _write_generation(
                         progress=lambda done, total: progress("embed", done, total),
                     )
             with timer("vector index"):
-                vectors.remove(np.array(dropped, dtype=np.int64))
-                vectors.add(np.array(new_pids, dtype=np.int64), matrix)
+                vectors = vectors.update(np.array(dropped, dtype=np.int64), np.array(new_pids, dtype=np.int64), matrix)
                 vectors.save(tmp / VECTORS)
+                report.vector_index = vectors.index_type
+                if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands
+                    report.vector_recall = vectors.self_check_recall
         except BaseException:
             keyword_job.wait()  # the writer must finish before the index is closed; the error goes on
             raise
@@ -384,7 +422,8 @@ def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sour
             "scoring": {"name": "BM25F", "B": BM25_B, "K1": BM25_K1},
             "title_boost": TITLE_BOOST,
         },
-        "vector": {"engine": f"faiss-cpu {version('faiss-cpu')}", "index_type": INDEX_TYPE, "dim": embedder.info.dim, "metric": "inner product"},
+        "encoder": _encoder_record(tmp, embedder),
+        "vector": {"engine": f"faiss-cpu {version('faiss-cpu')}", "index_type": report.vector_index, "self_check_recall@10": report.vector_recall, "dim": embedder.info.dim, "metric": "inner product"},
         "counts": {"articles": report.articles, "paragraphs": report.paragraphs, "pieces": report.pieces},
         "fingerprint": fingerprint.hexdigest()[:32],
         "sources": sources,
@@ -399,6 +438,20 @@ def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sour
         },
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _encoder_record(tmp: Path, embedder: Embedder) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    if embedder.info.encoder == DEFAULT_ENCODER:
+        return {"kind": DEFAULT_ENCODER, "engine": f"torch {version('torch')}, sentence-transformers {version('sentence-transformers')}"}
+    return {
+        "kind": embedder.info.encoder,
+        "engine": f"onnxruntime {version('onnxruntime')}",
+        "file": ENCODER_FILE,
+        "sha256": file_sha256(tmp / ENCODER_FILE),
+        "quantisation": "int8 weights per output channel, dynamic activations",
+    }
 
 
 def _publish(index_dir: Path, tmp: Path) -> str:

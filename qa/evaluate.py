@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.build import build
-from corpus.errors import IndexCorruptError, ModelMismatchError, SourceError
+from corpus.errors import IndexCorruptError, ModelMismatchError, SettingMismatchError, SourceError
 
 from .library import MODES, Library
 
@@ -56,18 +56,18 @@ def load_beir(path: str | os.PathLike[str], split: str = "test") -> Dataset:
     return Dataset(root, corpus, queries, qrels)
 
 
-def ensure_index(dataset: Dataset, cache: Path, *, model=None, progress=None) -> Path:
+def ensure_index(dataset: Dataset, cache: Path, *, model=None, encoder=None, progress=None) -> Path:
     """Build (or reuse) the dataset's index in ``cache``; a second run is incremental and fast."""
-    return build_cache([dataset.corpus], cache, model=model, progress=progress)
+    return build_cache([dataset.corpus], cache, model=model, encoder=encoder, progress=progress)
 
 
-def build_cache(sources: Sequence[Path], cache: Path, *, model=None, progress=None) -> Path:
+def build_cache(sources: Sequence[Path], cache: Path, *, model=None, encoder=None, progress=None) -> Path:
     """Build or update an evaluation's cached index. The cache is ours: one built by
-    another version or model is rebuilt rather than refused."""
+    another version, model or encoder is rebuilt rather than refused."""
     try:
-        build(sources, cache, model=model, progress=progress)
-    except (IndexCorruptError, ModelMismatchError):
-        build(sources, cache, model=model, progress=progress, rebuild=True)
+        build(sources, cache, model=model, encoder=encoder, progress=progress)
+    except (IndexCorruptError, ModelMismatchError, SettingMismatchError):
+        build(sources, cache, model=model, encoder=encoder, progress=progress, rebuild=True)
     return cache
 
 

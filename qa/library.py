@@ -151,6 +151,7 @@ class Library:
             "paragraphs": m["counts"]["paragraphs"],
             "pieces": m["counts"]["pieces"],
             "model": m["model"]["name"],
+            "encoder": m["model"].get("encoder", "torch"),
             "dim": m["model"]["dim"],
             "vector_index": m["vector"]["index_type"],
             "analyzer": m["keyword"]["analyzer"],

@@ -19,13 +19,14 @@ def build(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start from scratch instead of updating.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=1024, help="Embedding batch size.")] = 32,
     piece_tokens: Annotated[int | None, typer.Option(help="Word pieces per embedded piece of a paragraph (title included); fixed when an index is created.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="torch (fp32, the default) or onnx-int8 (exported and quantised here, about 1.5x as fast); fixed when an index is created.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
 ) -> None:
     """Build or incrementally update an index over folders and files of articles."""
     from corpus import build as run_build
 
     with user_errors(), ProgressBars(enabled=not as_json) as bars:
-        report = run_build(sources or None, index, model=model, rebuild=rebuild, progress=bars.update, batch_size=batch_size, piece_tokens=piece_tokens)
+        report = run_build(sources or None, index, model=model, rebuild=rebuild, progress=bars.update, batch_size=batch_size, piece_tokens=piece_tokens, encoder=encoder)
     if as_json:
         print_json((report.to_dict()))
         return
@@ -60,7 +61,7 @@ def info(
         print_json((data))
         return
     table = Table(show_header=False, box=None)
-    for key in ("index", "generation", "built_at", "articles", "paragraphs", "model", "dim", "vector_index", "analyzer"):
+    for key in ("index", "generation", "built_at", "articles", "paragraphs", "model", "encoder", "dim", "vector_index", "analyzer"):
         table.add_row(key, f"{data[key]:,}" if isinstance(data[key], int) else str(data[key]))
     table.add_row("size", f"{data['bytes'] / 1e6:,.1f} MB")
     table.add_row("sources", "\n".join(data["sources"]))

@@ -18,6 +18,7 @@ def eval_command(
     split: Annotated[str, typer.Option(help="Which qrels file to score.")] = "test",
     cache: Annotated[Path | None, typer.Option(help="Where the dataset's index is kept (default indexes/eval/<dataset name>).")] = None,
     model: Annotated[Path | None, typer.Option(help="A sentence-transformers model folder.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="torch or onnx-int8 (its index is cached apart).")] = None,
     fusion: Annotated[str | None, typer.Option(help="Fusion method for hybrid: rrf or score.")] = None,
     weights: Annotated[str | None, typer.Option(help="Keyword and vector weights, e.g. 0.4,0.6.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
@@ -34,9 +35,9 @@ def eval_command(
                 raise ValueError(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
         parsed_weights = _weights(weights)
         data = load_beir(dataset, split)
-        index_dir = cache or Path("indexes/eval") / dataset.resolve().name
+        index_dir = cache or Path("indexes/eval") / (dataset.resolve().name + (f"-{encoder}" if encoder and encoder != "torch" else ""))
         with ProgressBars(enabled=not as_json) as bars:
-            ensure_index(data, index_dir, model=model, progress=bars.update)
+            ensure_index(data, index_dir, model=model, encoder=encoder, progress=bars.update)
         with Library.open(index_dir, model=model, fusion_method=fusion, weights=parsed_weights) as lib:
             results = evaluate(lib, data, modes, on_mode=None if as_json else lambda m: err.print(f"scoring {m}…"))
     if as_json:

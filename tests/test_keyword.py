@@ -1,0 +1,80 @@
+"""The keyword side's term-at-a-time BM25F gives Whoosh's own scores and order."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus import build
+from corpus.index import current_generation
+from corpus.keyword import KeywordIndex, _plain_terms
+
+QUERIES = [
+    "economy growth in the third quarter",
+    "who won the match on Saturday",
+    "mobile phone sales",
+    "film awards ceremony",
+    "election campaign tax plans",
+    "broadband internet users",
+    "the the the",
+    "court ruling appeal",
+    "oil prices",
+    "football football club club",
+]
+
+
+def _whoosh(kw: KeywordIndex, parsed, limit: int):
+    results = kw._searcher().search(parsed.query, limit=limit)
+    return [(int(h["pid"]), float(h.score)) for h in results]
+
+
+def _assert_same(kw: KeywordIndex) -> None:
+    assert kw._searcher() is not None and kw._local.fast is not None
+    compared = 0
+    for q in QUERIES:
+        parsed = kw.parse(q)
+        if parsed.empty:
+            continue
+        ours, theirs = kw.search(parsed, 50), _whoosh(kw, parsed, 50)
+        assert [pid for pid, _ in ours] == [pid for pid, _ in theirs], q
+        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9), q
+        compared += bool(ours)
+    assert compared >= 8
+
+
+def test_scores_equal_whoosh_over_several_segments_with_deletions(tmp_path, bbc_sample):
+    index = tmp_path / "index"
+    build([bbc_sample], index)
+    with _open(index) as kw:
+        _assert_same(kw)
+    # an incremental build adds a segment and deletes the changed article's old paragraphs
+    changed = sorted(bbc_sample.rglob("*.txt"))[2]
+    changed.write_text(changed.read_text().replace("the", "a") + "\n\nOil prices and broadband football club news.\n")
+    (bbc_sample / "extra.txt").write_text("Extra\n\nMobile phone sales rose as the economy grew in the third quarter.\n")
+    build([bbc_sample], index)
+    with _open(index) as kw:
+        readers = kw._searcher().reader().leaf_readers()
+        assert len(readers) >= 2 or any(r.has_deletions() for r, _ in readers)
+        _assert_same(kw)
+
+
+def test_only_plain_word_queries_take_the_fast_path(tmp_path, bbc_sample):
+    index = tmp_path / "index"
+    build([bbc_sample], index)
+    with _open(index) as kw:
+        assert _plain_terms(kw.parse("oil prices rise").query) is not None
+        for q in ('"oil prices"', "oil AND prices", "oil NOT prices"):
+            parsed = kw.parse(q)
+            assert not parsed.empty and "oil" in parsed.terms  # a phrase's words count too
+            assert _plain_terms(parsed.query) is None
+            assert kw.search(parsed, 10) == _whoosh(kw, parsed, 10)
+
+
+class _open:
+    def __init__(self, index):
+        self.kw = KeywordIndex.open(current_generation(index) / "keyword")
+
+    def __enter__(self) -> KeywordIndex:
+        return self.kw
+
+    def __exit__(self, *exc) -> None:
+        self.kw.close()

@@ -7,14 +7,18 @@ with a markdown summary beside it, naming the machine it ran on:
 - build: the whole `corpus build` in a child process (wall time, seconds per stage,
   peak RSS), and the encoder alone over the same embedding inputs; their ratio says
   how much of a build is not embedding;
-- encoder: paragraphs per second of PyTorch fp32;
+- encoder: pieces per second of PyTorch fp32 and of the onnx-int8 encoder over the
+  same inputs, their mean cosine, and SciFact hybrid nDCG@10 with each;
 - query_ms: p50/p95 of keyword, vector and hybrid search over 200 SQuAD questions
-  asked one at a time, and of `ask`;
-- ann: the FAISS index type and its recall@10 against exact search;
+  asked one at a time, and of `ask` (10k);
+- ann: the FAISS index type and its recall@10 against exact search for the questions;
 - index_bytes_per_paragraph.
 
 Sizes: `10k` is the BBC News corpus (about 10,500 paragraphs of real text with real
-embeddings). Larger sizes are not implemented yet.
+embeddings). `100k` and `1M` are synthetic, made from it (see bench/synthetic.py):
+recombined BBC sentences, and vectors from the real BBC embeddings plus small noise.
+Their builds run `corpus build` unchanged except for the encoder, so their build
+time is everything but embedding.
 """
 
 from __future__ import annotations
@@ -33,9 +37,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench.synthetic, also imported by the build's child process
 DATA = ROOT.parent / "shared" / "data"
-SOURCES = {"10k": DATA / "bbc_news" / "bbc"}
+BBC = DATA / "bbc_news" / "bbc"
+SCIFACT = DATA / "scifact"
+SYNTHETIC = {"100k": 100_000, "1M": 1_000_000}
+SIZES = ("10k", *SYNTHETIC)
 QUESTIONS = DATA / "squad" / "cs224n-dev-v2.0.json"
+#: The BBC index the synthetic corpora are made from, kept between runs (updated incrementally).
+MATERIAL_INDEX = ROOT / "indexes" / "bench" / "bbc"
 
 
 def machine() -> dict:
@@ -65,38 +75,76 @@ def percentiles(ms: list[float]) -> dict:
     return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2), "n": len(ordered)}
 
 
-def build_in_child(sources: Path, index: Path) -> dict:
-    """Run `corpus build` as a child process; its wall time, report and peak RSS."""
+def build_in_child(sources: Path, index: Path, material: Path | None = None) -> dict:
+    """Run `corpus build` as a child process (with the synthetic encoder when
+    ``material`` is given); its wall time, report and peak RSS."""
+    if material is None:
+        code = ["-c", "from qa.cli import main; main()", "build", str(sources), "--index", str(index), "--rebuild", "--json"]
+    else:
+        code = ["-c", "import sys; from bench.synthetic import build_child; build_child(*sys.argv[1:])", str(sources), str(index), str(material)]
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from qa.cli import main; main()", "build", str(sources), "--index", str(index), "--rebuild", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
+    proc = subprocess.Popen([sys.executable, *code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
-        raise SystemExit(f"corpus build failed with status {status}")
+        raise SystemExit(f"corpus build of {sources} failed with status {status}")
     return {"wall_s": seconds, "report": json.loads(out), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
-def embed_only(sources: Path) -> dict:
-    """The encoder alone over exactly the inputs a build embeds."""
+def embed_inputs(sources: Path) -> list[str]:
+    """Exactly the inputs a build of ``sources`` embeds."""
     from corpus.build import embed_input, split_articles
     from corpus.documents import Article
-    from corpus.embed import load_embedder
+    from corpus.embed import load_tokenizer
     from corpus.sources import read_sources
 
-    embedder = load_embedder()
     articles = [a for a in read_sources([sources]) if isinstance(a, Article)]
-    split = split_articles(articles, embedder, lambda *a: None)
-    inputs = [embed_input(title, p.text) for _, title, pieces in split for p in pieces]
+    split = split_articles(articles, load_tokenizer(), lambda *a: None)
+    return [embed_input(title, p.text) for _, title, pieces in split for p in pieces]
+
+
+def timed_encode(embedder, inputs: list[str]):
     start = time.perf_counter()
-    embedder.encode(inputs)
-    seconds = time.perf_counter() - start
-    return {"pieces": len(inputs), "embed_only_s": round(seconds, 2), "torch_fp32_pps": round(len(inputs) / seconds, 1)}
+    vectors = embedder.encode(inputs)
+    return vectors, time.perf_counter() - start
+
+
+def encoders(inputs: list[str], workdir: Path) -> dict:
+    """PyTorch fp32 against the onnx-int8 encoder, on the same inputs in the same run."""
+    from corpus.embed import export_onnx_int8, load_embedder
+
+    fp32, fp32_s = timed_encode(load_embedder(), inputs)
+    onnx_file = workdir / "encoder-int8.onnx"
+    export_onnx_int8(None, onnx_file)
+    int8, int8_s = timed_encode(load_embedder(onnx_file=onnx_file), inputs)
+    cosines = (fp32 * int8).sum(axis=1)
+    return {
+        "pieces": len(inputs),
+        "embed_only_s": round(fp32_s, 2),
+        "torch_fp32_pps": round(len(inputs) / fp32_s, 1),
+        "fastest": "onnx-int8",
+        "pps": round(len(inputs) / int8_s, 1),
+        "speedup": round(fp32_s / int8_s, 3),
+        "mean_cosine": round(float(cosines.mean()), 4),
+        "min_cosine": round(float(cosines.min()), 4),
+        "unit": "pieces (title + paragraph text, at most 128 word pieces) per second",
+    }
+
+
+def scifact_hybrid() -> dict:
+    """SciFact test hybrid nDCG@10 with each encoder (indexes cached under indexes/eval)."""
+    from qa import Library
+    from qa.evaluate import ensure_index, evaluate, load_beir
+
+    data = load_beir(SCIFACT, "test")
+    out = {}
+    for encoder, cache in (("torch", "scifact"), ("onnx-int8", "scifact-onnx-int8")):
+        index = ensure_index(data, ROOT / "indexes" / "eval" / cache, encoder=encoder)
+        with Library.open(index) as lib:
+            out[encoder] = evaluate(lib, data, ["hybrid"])["hybrid"]["ndcg@10"]
+    out["difference"] = round(out["onnx-int8"] - out["torch"], 4)
+    return out
 
 
 def questions(n: int = 200) -> list[str]:
@@ -105,106 +153,177 @@ def questions(n: int = 200) -> list[str]:
     return out[:: max(1, len(out) // n)][:n]
 
 
-def query_latency(index: Path) -> dict:
+def query_latency(index: Path, *, ask: bool) -> dict:
     from qa import Library
 
     qs = questions()
     with Library.open(index) as lib:
-        lib.search(qs[0]), lib.ask(qs[0])  # warm up: model, searchers, caches
+        lib.search(qs[0]), lib.ask(qs[0]) if ask else None  # warm up: model, searchers, caches
         out = {}
         for mode in ("keyword", "vector", "hybrid"):
-            ms = []
-            for q in qs:
-                start = time.perf_counter()
-                lib.search(q, k=10, mode=mode)
-                ms.append((time.perf_counter() - start) * 1000)
-            out[mode] = percentiles(ms)
-        ms = []
-        for q in qs:
-            start = time.perf_counter()
-            lib.ask(q)
-            ms.append((time.perf_counter() - start) * 1000)
-        return {"query_ms": out, "ask_ms": percentiles(ms)}
+            out[mode] = percentiles([_ms(lib.search, q, k=10, mode=mode) for q in qs])
+        result = {"query_ms": out}
+        if ask:
+            result["ask_ms"] = percentiles([_ms(lib.ask, q) for q in qs])
+        result["ann"] = ann_recall(lib, qs)
+    return result
 
 
-def run_size(size: str, workdir: Path) -> dict:
-    sources = SOURCES[size]
-    if not sources.exists():
-        raise SystemExit(f"{sources} is missing: the benchmark reads the shared evaluation data")
-    index = workdir / f"index-{size}"
-    built = build_in_child(sources, index)
-    report = built["report"]
-    encoder = embed_only(sources)
+def _ms(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return (time.perf_counter() - start) * 1000
+
+
+def ann_recall(lib, qs: list[str], k: int = 10) -> dict:
+    """The vector index's type and its recall@k against exact search, for the questions."""
+    import faiss
+    import numpy as np
+
+    from corpus.index import Index
+    from corpus.vector import recall_at_k
+
+    ix = Index.open(lib.path.parent)
+    try:
+        vectors = ix.vectors
+        record = {"index_type": vectors.index_type, "approximate": vectors.approximate, "vectors": len(vectors)}
+        if not vectors.approximate:
+            return {**record, "recall@10": 1.0}
+        queries = lib.encode_queries(qs)
+        exact, _ = faiss.knn(queries, vectors.reconstruct(vectors.ids()), k, metric=faiss.METRIC_INNER_PRODUCT)
+        found = np.array([[score for _, score in hits] for hits in vectors.search(queries, k)])
+        return {**record, "recall@10": round(recall_at_k(exact, found), 4), "self_check_recall@10": ix.manifest["vector"].get("self_check_recall@10")}
+    finally:
+        ix.close()
+
+
+def index_bytes(index: Path) -> int:
     from corpus.index import current_generation
 
-    gen = current_generation(index)
-    size_bytes = sum(f.stat().st_size for f in gen.rglob("*") if f.is_file())
-    latency = query_latency(index)
+    return sum(f.stat().st_size for f in current_generation(index).rglob("*") if f.is_file())
+
+
+def build_figures(built: dict) -> dict:
+    report = built["report"]
     return {
-        "build": {
-            "articles": report["articles"],
-            "paragraphs": report["paragraphs"],
-            "pieces": report["pieces"],
-            "embed_only_s": encoder["embed_only_s"],
-            "build_s": round(built["wall_s"], 2),
-            "ratio": round(built["wall_s"] / encoder["embed_only_s"], 3),
-            "stage_s": {k: round(v, 2) for k, v in report["stage_seconds"].items()},
-            "peak_rss_mb": built["peak_rss_mb"],
-        },
-        "encoder": {"torch_fp32_pps": encoder["torch_fp32_pps"], "unit": "pieces of at most 128 word pieces per second"},
-        **latency,
-        "ann": {"index_type": "IDMap2,Flat(IP) (exact)", "recall@10": 1.0},
-        "index_bytes_per_paragraph": round(size_bytes / report["paragraphs"]),
+        "articles": report["articles"],
+        "paragraphs": report["paragraphs"],
+        "pieces": report["pieces"],
+        "build_s": round(built["wall_s"], 2),
+        "stage_s": {k: round(v, 2) for k, v in report["stage_seconds"].items()},
+        "peak_rss_mb": built["peak_rss_mb"],
+        "vector_index": report.get("vector_index"),
     }
 
 
+def run_bbc(workdir: Path) -> dict:
+    index = workdir / "index-10k"
+    built = build_in_child(BBC, index)
+    inputs = embed_inputs(BBC)
+    encoder = encoders(inputs, workdir)
+    encoder["scifact_hybrid_ndcg@10"] = scifact_hybrid() if SCIFACT.exists() else "skipped: SciFact not found"
+    figures = build_figures(built)
+    figures["embed_only_s"] = encoder["embed_only_s"]
+    figures["ratio"] = round(built["wall_s"] / encoder["embed_only_s"], 3)
+    return {
+        "build": figures,
+        "encoder": encoder,
+        **query_latency(index, ask=True),
+        "index_bytes_per_paragraph": round(index_bytes(index) / built["report"]["paragraphs"]),
+    }
+
+
+def run_synthetic(size: str, workdir: Path) -> dict:
+    from bench.synthetic import Material, material_from_index, write_corpus
+    from corpus import build
+
+    material_file = workdir / "material.pickle"
+    if not material_file.exists():
+        build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
+        material_from_index(MATERIAL_INDEX).save(material_file)
+    corpus = workdir / f"synthetic-{size}.jsonl"
+    counts = write_corpus(Material.load(material_file), SYNTHETIC[size], corpus)
+    index = workdir / f"index-{size}"
+    built = build_in_child(corpus, index, material_file)
+    corpus.unlink()
+    result = {
+        "build": {**build_figures(built), "synthetic": counts, "encoder": "synthetic (real BBC vectors plus noise): build_s is everything but embedding"},
+        **query_latency(index, ask=False),
+        "index_bytes_per_paragraph": round(index_bytes(index) / built["report"]["paragraphs"]),
+    }
+    shutil.rmtree(index, ignore_errors=True)
+    return result
+
+
 def summary(result: dict) -> str:
-    lines = [f"# Benchmark, {result['when']}", "", f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
-             f"{result['machine']['memory_gb']} GB, Python {result['machine']['python']}, torch {result['machine']['torch']}.", ""]
-    for size, r in result["sizes"].items():
-        b = r["build"]
+    m = result["machine"]
+    lines = [f"# Benchmark, {result['when']}", "", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, torch {m['torch']}.", ""]
+    sizes = result["sizes"]
+    lines += [
+        "| size | paragraphs | build_s | peak RSS MB | bytes/paragraph | vector index | ANN recall@10 | keyword p50/p95 | vector p50/p95 | hybrid p50/p95 | ask p50/p95 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size, r in sizes.items():
+        b, q = r["build"], r["query_ms"]
+        ask = f"{r['ask_ms']['p50']} / {r['ask_ms']['p95']}" if "ask_ms" in r else "–"
+        lines.append(
+            f"| {size} | {b['paragraphs']:,} | {b['build_s']} | {b['peak_rss_mb']} | {r['index_bytes_per_paragraph']:,} | {r['ann']['index_type']} | "
+            f"{r['ann']['recall@10']} | " + " | ".join(f"{q[m]['p50']} / {q[m]['p95']}" for m in ("keyword", "vector", "hybrid")) + f" | {ask} |"
+        )
+    lines.append("")
+    lines.append("Query times in ms, 200 SQuAD questions asked one at a time. 100k and 1M are synthetic (recombined BBC sentences; "
+                 "vectors are real BBC embeddings plus small noise); their build_s excludes embedding.")
+    lines.append("")
+    if "10k" in sizes:
+        b, e = sizes["10k"]["build"], sizes["10k"]["encoder"]
         lines += [
-            f"## {size}: {b['articles']:,} articles, {b['paragraphs']:,} paragraphs, {b['pieces']:,} pieces",
+            f"10k build: {b['build_s']} s against {b['embed_only_s']} s for the encoder alone (ratio {b['ratio']}).",
             "",
-            "| build_s | embed_only_s | ratio | peak RSS MB | encoder pieces/s | bytes/paragraph |",
-            "| --- | --- | --- | --- | --- | --- |",
-            f"| {b['build_s']} | {b['embed_only_s']} | {b['ratio']} | {b['peak_rss_mb']} | {r['encoder']['torch_fp32_pps']} | {r['index_bytes_per_paragraph']:,} |",
-            "",
-            "| ms | keyword | vector | hybrid | ask |",
+            "| encoder | pieces/s | speedup | mean cosine to fp32 | SciFact hybrid nDCG@10 |",
             "| --- | --- | --- | --- | --- |",
-            "| p50 | " + " | ".join(str(r["query_ms"][m]["p50"]) for m in ("keyword", "vector", "hybrid")) + f" | {r['ask_ms']['p50']} |",
-            "| p95 | " + " | ".join(str(r["query_ms"][m]["p95"]) for m in ("keyword", "vector", "hybrid")) + f" | {r['ask_ms']['p95']} |",
-            "",
-            "Stages (s): " + ", ".join(f"{k} {v}" for k, v in b["stage_s"].items()),
-            "",
         ]
+        sci = e["scifact_hybrid_ndcg@10"]
+        sci = sci if isinstance(sci, dict) else {}
+        lines.append(f"| torch fp32 | {e['torch_fp32_pps']} | 1 | 1 | {sci.get('torch', '–')} |")
+        lines.append(f"| {e['fastest']} | {e['pps']} | {e['speedup']} | {e['mean_cosine']} | {sci.get('onnx-int8', '–')} |")
+        lines.append("")
+    for size, r in sizes.items():
+        lines.append(f"Stages of the {size} build (s): " + ", ".join(f"{k} {v}" for k, v in r["build"]["stage_s"].items()))
+        lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=os.environ.get("SIZES") or "10k", help="comma-separated: 10k")
+    parser.add_argument("--sizes", default=os.environ.get("SIZES") or "10k", help=f"comma-separated: {', '.join(SIZES)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    unknown = [s for s in sizes if s not in SOURCES]
+    unknown = [s for s in sizes if s not in SIZES]
     if unknown:
-        raise SystemExit(f"unknown size(s) {', '.join(unknown)}; available: {', '.join(SOURCES)}")
+        raise SystemExit(f"unknown size(s) {', '.join(unknown)}; available: {', '.join(SIZES)}")
+    for needed in (BBC, QUESTIONS):
+        if not needed.exists():
+            raise SystemExit(f"{needed} is missing: the benchmark reads the shared evaluation data")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     workdir = Path(tempfile.mkdtemp(prefix="corpus-bench-"))
     try:
         result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "sizes": {}}
         for size in sizes:
             print(f"benchmarking {size}…", file=sys.stderr)
-            result["sizes"][size] = run_size(size, workdir)
+            result["sizes"][size] = run_bbc(workdir) if size == "10k" else run_synthetic(size, workdir)
+            write(result, args.out)  # after each size: a long run that stops keeps what it measured
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, indent=2)
-    (args.out / "latest.json").write_text(text)
-    (args.out / f"{result['when'][:10]}.json").write_text(text)
-    (args.out / "latest.md").write_text(summary(result))
     print(summary(result))
+
+
+def write(result: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2)
+    (out / "latest.json").write_text(text)
+    (out / f"{result['when'][:10]}.json").write_text(text)
+    (out / "latest.md").write_text(summary(result))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import secrets
 import shutil
 import threading
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .documents import Article, Paragraph, Skipped
-from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, export_onnx_int8, file_sha256, load_embedder
+from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, file_sha256, load_embedder, load_tokenizer
 from .errors import BuildLockedError, CorpusError, IndexCorruptError, SettingMismatchError, SourceError
 from .index import (
     CURRENT,
@@ -89,6 +90,8 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: The process's peak resident memory (MB) when each stage ended.
+    stage_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     up_to_date: bool = False
     vector_index: str | None = None
     #: Recall@10 of an approximate vector index against exact search, measured by the build that made it.
@@ -146,16 +149,15 @@ def build(
         if prev_manifest:
             report.vector_recall = prev_manifest["vector"].get("self_check_recall@10")
         tmp = index_dir / f"{TMP_PREFIX}{secrets.token_hex(4)}"
+        encoder_job: _EncoderJob | None = None
         try:
-            tmp.mkdir()
-            with timer("load model"):
-                if embedder is None:
-                    embedder = _load_encoder(encoder, model_path, prev_gen, tmp)
             with timer("read"):
                 articles = _read_all(source_list, report, progress)
             if not articles:
                 raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
-            changed = _write_generation(tmp, prev_gen, articles, embedder, report, progress, timer, batch_size, piece_tokens)
+            tmp.mkdir()
+            encoder_job = _EncoderJob(embedder, lambda: _load_encoder(encoder, model_path, prev_gen, tmp), model_path)
+            changed = _write_generation(tmp, prev_gen, articles, encoder_job, report, progress, timer, batch_size, piece_tokens)
             if not changed and prev_gen is not None:
                 report.up_to_date = True
                 report.generation = prev_gen.name
@@ -163,14 +165,17 @@ def build(
             else:
                 report.seconds = time.perf_counter() - started
                 report.stage_seconds = timer.seconds
-                _write_manifest(tmp, embedder, articles, source_list, report, piece_tokens)
+                _write_manifest(tmp, encoder_job.result(), articles, source_list, report, piece_tokens)
                 report.generation = _publish(index_dir, tmp)
         except BaseException:
+            if encoder_job is not None:
+                encoder_job.wait()  # it may be writing into tmp
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _remove_old_generations(index_dir)
     report.seconds = time.perf_counter() - started
     report.stage_seconds = timer.seconds
+    report.stage_peak_rss_mb = timer.peak_rss_mb
     return report
 
 
@@ -262,7 +267,7 @@ def _write_generation(
     tmp: Path,
     prev_gen: Path | None,
     articles: list[Article],
-    embedder: Embedder,
+    encoder_job: _EncoderJob,
     report: BuildReport,
     progress: Progress,
     timer: _StageTimer,
@@ -270,6 +275,22 @@ def _write_generation(
     piece_tokens: int,
 ) -> bool:
     """Write the new generation into ``tmp``; return False when nothing changed."""
+    old = _article_hashes(prev_gen)
+    wanted = {a.id for a in articles}
+    todo = [a for a in articles if old.get(a.id) != a.content_hash()]
+    removed = [aid for aid in old if aid not in wanted]
+    report.new_articles = sum(a.id not in old for a in todo)
+    report.changed_articles = len(todo) - report.new_articles
+    report.unchanged_articles = len(articles) - len(todo)
+    report.removed_articles = len(removed)
+    report.articles = len(articles)
+    if prev_gen is not None and not todo and not removed:
+        report.paragraphs, report.pieces = (read_manifest(prev_gen)["counts"][k] for k in ("paragraphs", "pieces"))
+        return False
+
+    # The model loads (torch's import and weights take seconds) while articles are split:
+    # splitting needs only the model's tokenizer.
+    encoder_job.start()
     if prev_gen is not None:
         with timer("copy previous"):
             shutil.copytree(prev_gen / KEYWORD_DIR, tmp / KEYWORD_DIR)
@@ -280,24 +301,15 @@ def _write_generation(
         keyword = KeywordIndex.open(tmp / KEYWORD_DIR)
     else:
         store = Store.create(tmp / STORE)
-        vectors = VectorIndex.create(embedder.info.dim)
+        vectors = None
         keyword = KeywordIndex.create(tmp / KEYWORD_DIR)
     try:
-        old = store.article_hashes()
-        wanted = {a.id for a in articles}
-        todo = [a for a in articles if old.get(a.id) != a.content_hash()]
-        removed = [aid for aid in old if aid not in wanted]
-        report.new_articles = sum(a.id not in old for a in todo)
-        report.changed_articles = len(todo) - report.new_articles
-        report.unchanged_articles = len(articles) - len(todo)
-        report.removed_articles = len(removed)
-        report.articles = len(articles)
-        if not todo and not removed:
-            _, report.paragraphs, report.pieces = store.counts()
-            return False
-
         with timer("split"):
-            split = split_articles(todo, embedder, progress, piece_tokens)
+            split = split_articles(todo, encoder_job.tokenizer(), progress, piece_tokens)
+        with timer("load model (after splitting)"):
+            embedder = encoder_job.result()
+        if vectors is None:
+            vectors = VectorIndex.create(embedder.info.dim)
         inputs = [embed_input(short_title, p.text) for _, short_title, paragraphs in split for p in paragraphs]
         ekeys = [hashlib.sha1(text.encode("utf-8")).hexdigest()[:24] for text in inputs]
 
@@ -305,9 +317,10 @@ def _write_generation(
         with timer("reuse"):
             reusable = store.pids_by_ekey(ekeys)
             need = [i for i, k in enumerate(ekeys) if k not in reusable]
-            matrix = np.empty((len(inputs), embedder.info.dim), dtype=np.float32)
             have = [i for i, k in enumerate(ekeys) if k in reusable]
+            matrix = None
             if have:
+                matrix = np.empty((len(inputs), embedder.info.dim), dtype=np.float32)
                 matrix[have] = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have]))
         report.reused = len(have)
         report.embedded = len(need)
@@ -326,20 +339,28 @@ def _write_generation(
 
         # The keyword index needs the paragraph ids, not the vectors: it is written in a
         # thread while the encoder runs (Whoosh holds the GIL, torch mostly does not).
-        rows = list(_paragraph_rows(split, new_pids))
+        # Rows are made as the writer takes them: a list would hold a second copy of every text.
+        n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
         keyword_job = _Background(
-            lambda: keyword.update(replaced, _counted(rows, len(rows), progress))
+            lambda: keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
         )
         try:
             with timer("embed"):
+                encode = [inputs[i] for i in need]
+                del inputs, ekeys  # memory: at 1M paragraphs each of these lists holds hundreds of MB
                 if need:
-                    matrix[need] = embedder.encode(
-                        [inputs[i] for i in need],
-                        batch_size=batch_size,
-                        progress=lambda done, total: progress("embed", done, total),
-                    )
+                    embedded = embedder.encode(encode, batch_size=batch_size, progress=lambda done, total: progress("embed", done, total))
+                    if matrix is None:
+                        matrix = embedded  # a fresh build: no second matrix
+                    else:
+                        matrix[need] = embedded
+                    del embedded
+                del encode
+                if matrix is None:  # nothing new to embed
+                    matrix = np.empty((0, embedder.info.dim), dtype=np.float32)
             with timer("vector index"):
                 vectors = vectors.update(np.array(dropped, dtype=np.int64), np.array(new_pids, dtype=np.int64), matrix)
+                del matrix
                 vectors.save(tmp / VECTORS)
                 report.vector_index = vectors.index_type
                 if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands
@@ -363,18 +384,28 @@ def _write_generation(
 
 
 def split_articles(
-    articles: Sequence[Article], embedder: Embedder, progress: Progress, piece_tokens: int = DEFAULT_PIECE_TOKENS
+    articles: Sequence[Article], tokenizer: Tokenizer, progress: Progress, piece_tokens: int = DEFAULT_PIECE_TOKENS
 ) -> list[tuple[Article, str, list[Paragraph]]]:
     """Each article with its shortened title and its pieces, as a build splits them."""
-    max_tokens = min(piece_tokens, embedder.info.max_tokens) - 2  # [CLS] and [SEP]
+    max_tokens = min(piece_tokens, tokenizer.max_tokens) - 2  # [CLS] and [SEP]
     out = []
     for n, article in enumerate(articles, start=1):
-        short_title, title_tokens = _shorten(article.title, embedder)
+        short_title, title_tokens = _shorten(article.title, tokenizer)
         budget = max(24, max_tokens - (title_tokens + 1 if short_title else 0))
-        out.append((article, short_title, split_article(article, embedder.count_tokens, budget)))
+        out.append((article, short_title, split_article(article, tokenizer.count_tokens, budget)))
         if n % 200 == 0 or n == len(articles):
             progress("split", n, len(articles))
     return out
+
+
+def _article_hashes(gen: Path | None) -> dict[str, str]:
+    if gen is None:
+        return {}
+    store = Store(gen / STORE, readonly=True)
+    try:
+        return store.article_hashes()
+    finally:
+        store.close()
 
 
 def _paragraph_rows(split, pids: Sequence[int]) -> Iterator[tuple[int, str, str, str]]:
@@ -386,11 +417,11 @@ def _paragraph_rows(split, pids: Sequence[int]) -> Iterator[tuple[int, str, str,
         pos += len(pieces)
 
 
-def _shorten(title: str, embedder: Embedder) -> tuple[str, int]:
+def _shorten(title: str, tokenizer: Tokenizer) -> tuple[str, int]:
     """The title cut to at most TITLE_TOKENS word pieces, and its word pieces."""
     words = title.split()
     while words:
-        n = embedder.count_tokens([" ".join(words)])[0]
+        n = tokenizer.count_tokens([" ".join(words)])[0]
         if n <= TITLE_TOKENS:
             return " ".join(words), n
         words = words[: max(1, len(words) * 3 // 4)] if len(words) > 1 else []
@@ -529,9 +560,9 @@ def _remove_old_generations(index_dir: Path) -> None:
 class _Background:
     """Run a function in a thread; ``join`` waits and re-raises what it raised."""
 
-    def __init__(self, fn: Callable[[], object]) -> None:
+    def __init__(self, fn: Callable[[], object], name: str = "keyword-index") -> None:
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), name="keyword-index", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
         self._thread.start()
 
     def _run(self, fn: Callable[[], object]) -> None:
@@ -549,9 +580,43 @@ class _Background:
             raise self._error
 
 
+class _EncoderJob:
+    """The build's encoder: one given by the caller, or a model loaded in a thread."""
+
+    def __init__(self, given: Embedder | None, load: Callable[[], Embedder], model_path: str | None) -> None:
+        self._given = given
+        self._load = load
+        self._model_path = model_path
+        self._job: _Background | None = None
+        self._value: Embedder | None = given
+
+    def start(self) -> None:
+        if self._given is None and self._job is None:
+            self._job = _Background(self._run, name="load-model")
+
+    def _run(self) -> None:
+        self._value = self._load()
+
+    def tokenizer(self) -> Tokenizer:
+        return self._given if self._given is not None else load_tokenizer(self._model_path)
+
+    def result(self) -> Embedder:
+        if self._value is None:
+            self.start()
+            self._job.join()
+        return self._value
+
+    def wait(self) -> None:
+        if self._job is not None:
+            self._job.wait()
+
+
 class _StageTimer:
+    """Seconds spent in each stage, and the process's peak memory when each ended."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
 
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -560,3 +625,4 @@ class _StageTimer:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+            self.peak_rss_mb[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

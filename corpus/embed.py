@@ -57,8 +57,17 @@ class ModelInfo:
         }
 
 
+class Tokenizer(Protocol):
+    """What splitting needs of a model: its word-piece counts and its window."""
+
+    max_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
 class Embedder(Protocol):
     info: ModelInfo
+    max_tokens: int
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: EncodeProgress | None = None) -> np.ndarray: ...
 
@@ -103,11 +112,41 @@ def model_name(path: Path) -> str:
     return DEFAULT_MODEL_NAME if path.resolve() == default_model_path().resolve() else path.resolve().name
 
 
+class WordPieces:
+    """A model's Hugging Face tokenizer and window (its max_seq_length)."""
+
+    def __init__(self, hf_tokenizer, max_tokens: int) -> None:
+        self.hf = hf_tokenizer
+        self.max_tokens = max_tokens
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike[str] | None = None) -> WordPieces:
+        """Load them without the model's weights (a fraction of a second)."""
+        _offline()
+        model_path = Path(path) if path else default_model_path()
+        _check_model_folder(model_path)
+        from transformers import AutoTokenizer
+
+        hf = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+        config = _read_json(model_path / "sentence_bert_config.json")
+        return cls(hf, int(config.get("max_seq_length") or min(hf.model_max_length, 512)))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.hf(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+
 class _Batched:
     """Encoding in batches sorted by length (less padding), results in input order."""
 
     info: ModelInfo
     _lock: threading.Lock
+
+    @property
+    def max_tokens(self) -> int:
+        return self.info.max_tokens
 
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         raise NotImplementedError
@@ -147,6 +186,7 @@ class SentenceTransformerEmbedder(_Batched):
 
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self._tokenizer = self._model.tokenizer
+        self._words = WordPieces(self._tokenizer, int(self._model.max_seq_length))
         self._lock = threading.Lock()  # the torch model is not safe to share across threads
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
         self.info = ModelInfo(
@@ -158,7 +198,7 @@ class SentenceTransformerEmbedder(_Batched):
         )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return _count_tokens(self._tokenizer, texts)
+        return self._words.count_tokens(texts)
 
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         return self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
@@ -174,11 +214,6 @@ class SentenceTransformerEmbedder(_Batched):
         return modules[0].auto_model, mode, normalised
 
 
-def _count_tokens(tokenizer, texts: Sequence[str]) -> list[int]:
-    if not texts:
-        return []
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False)
-    return [len(ids) for ids in encoded["input_ids"]]
 
 
 def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
@@ -242,9 +277,9 @@ class OnnxEmbedder(_Batched):
         if not onnx_file.is_file():
             raise ModelMismatchError(f"the exported encoder {onnx_file} is missing; rebuild with `corpus build --rebuild`")
         import onnxruntime as ort
-        from transformers import AutoTokenizer
 
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+        self._words = WordPieces.from_folder(model_path)
+        self._tokenizer = self._words.hf
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = max(1, os.cpu_count() or 1)
@@ -254,8 +289,7 @@ class OnnxEmbedder(_Batched):
             raise ModelMismatchError(f"the exported encoder {onnx_file} cannot be loaded: {str(exc).splitlines()[0]}") from exc
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()  # one batch at a time: the session already uses every core
-        config = _read_json(model_path / "sentence_bert_config.json")
-        max_tokens = int(config.get("max_seq_length") or self._tokenizer.model_max_length)
+        max_tokens = self._words.max_tokens
         dim = int(self._session.get_outputs()[0].shape[-1])
         self.info = ModelInfo(
             name=model_name(model_path),
@@ -267,7 +301,7 @@ class OnnxEmbedder(_Batched):
         )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return _count_tokens(self._tokenizer, texts)
+        return self._words.count_tokens(texts)
 
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         out = []
@@ -303,6 +337,19 @@ def file_sha256(path: Path) -> str:
 
 _cache: dict[str, Embedder] = {}
 _cache_lock = threading.Lock()
+_tokenizers: dict[str, WordPieces] = {}
+
+
+def load_tokenizer(path: str | os.PathLike[str] | None = None) -> Tokenizer:
+    """A model's tokenizer without its weights: a loaded model's own if there is one."""
+    key = str(Path(path).resolve()) if path else "<default>"
+    with _cache_lock:
+        loaded = _cache.get(key)
+        if loaded is not None:
+            return loaded
+        if key not in _tokenizers:
+            _tokenizers[key] = WordPieces.from_folder(path)
+        return _tokenizers[key]
 
 
 def load_embedder(path: str | os.PathLike[str] | None = None, *, onnx_file: Path | None = None, onnx_sha256: str | None = None) -> Embedder:

@@ -68,6 +68,8 @@ TITLE_TOKENS = 32
 #: on SciFact train, vector nDCG@10 was 0.680 with 256, 0.693 with 128, 0.696 with 96 (which
 #: makes 3.2x as many pieces as 256 and builds 1.7x slower than 128), hybrid 0.734 / 0.742 / 0.742.
 DEFAULT_PIECE_TOKENS = 128
+#: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
+EMBED_PART = 65_536
 #: Generations kept besides the published one (a reader may still have it open).
 KEEP_OLD_GENERATIONS = 1
 
@@ -318,10 +320,7 @@ def _write_generation(
             reusable = store.pids_by_ekey(ekeys)
             need = [i for i, k in enumerate(ekeys) if k not in reusable]
             have = [i for i, k in enumerate(ekeys) if k in reusable]
-            matrix = None
-            if have:
-                matrix = np.empty((len(inputs), embedder.info.dim), dtype=np.float32)
-                matrix[have] = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have]))
+            reused = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have], dtype=np.int64))
         report.reused = len(have)
         report.embedded = len(need)
 
@@ -345,22 +344,25 @@ def _write_generation(
             lambda: keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
         )
         try:
+            # Vectors are kept in parts, as encoded, and each part is freed once the vector
+            # index holds it: at 1M pieces one matrix of them all is 1.5 GB more at the peak.
+            piece_ids = np.array(new_pids, dtype=np.int64)
+            parts = [(piece_ids[have], reused)] if have else []
+            del reused
             with timer("embed"):
-                encode = [inputs[i] for i in need]
-                del inputs, ekeys  # memory: at 1M paragraphs each of these lists holds hundreds of MB
-                if need:
-                    embedded = embedder.encode(encode, batch_size=batch_size, progress=lambda done, total: progress("embed", done, total))
-                    if matrix is None:
-                        matrix = embedded  # a fresh build: no second matrix
-                    else:
-                        matrix[need] = embedded
-                    del embedded
-                del encode
-                if matrix is None:  # nothing new to embed
-                    matrix = np.empty((0, embedder.info.dim), dtype=np.float32)
+                for lo in range(0, len(need), EMBED_PART):
+                    part = need[lo : lo + EMBED_PART]
+                    parts.append((
+                        piece_ids[part],
+                        embedder.encode(
+                            [inputs[i] for i in part],
+                            batch_size=batch_size,
+                            progress=lambda done, total, lo=lo: progress("embed", lo + done, len(need)),
+                        ),
+                    ))
+                del inputs, ekeys  # at 1M paragraphs each of these lists holds hundreds of MB
             with timer("vector index"):
-                vectors = vectors.update(np.array(dropped, dtype=np.int64), np.array(new_pids, dtype=np.int64), matrix)
-                del matrix
+                vectors = vectors.update(np.array(dropped, dtype=np.int64), parts)
                 vectors.save(tmp / VECTORS)
                 report.vector_index = vectors.index_type
                 if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands

@@ -23,7 +23,7 @@ def _clustered(n: int, dim: int = 64, clusters: int = 40, seed: int = 0) -> np.n
 
 def test_small_indexes_are_exact():
     x = _clustered(500)
-    index = VectorIndex.create(64).update(np.array([], dtype=np.int64), np.arange(500) + 1000, x)
+    index = VectorIndex.create(64).update(np.array([], dtype=np.int64), [(np.arange(500) + 1000, x)])
     assert not index.approximate and index.index_type == "IDMap2,Flat(IP)"
     assert index.search(x[:1], 1)[0][0][0] == 1000
 
@@ -32,21 +32,21 @@ def test_large_indexes_become_ivf_and_keep_ids_through_updates(tmp_path, monkeyp
     monkeypatch.setattr(vector, "ANN_MIN_VECTORS", 4000)
     x = _clustered(6000)
     ids = np.arange(6000, dtype=np.int64) * 7 + 3
-    exact = VectorIndex.create(64).update(np.array([], dtype=np.int64), ids[:3000], x[:3000])
+    exact = VectorIndex.create(64).update(np.array([], dtype=np.int64), [(ids[:3000], x[:3000])])
     assert not exact.approximate
-    index = exact.update(ids[:10], ids[3000:], x[3000:])  # crosses the threshold: trained on all
+    index = exact.update(ids[:10], [(ids[3000:4500], x[3000:4500]), (ids[4500:], x[4500:])])  # crosses the threshold: trained on all
     assert index.approximate and index.index_type.startswith("IVF")
     assert len(index) == 5990
     assert index.self_check_recall >= vector.TARGET_RECALL
     assert np.allclose(index.reconstruct(ids[[20, 4000]]), x[[20, 4000]])
 
     queries = _clustered(50, seed=1)
-    truth = VectorIndex.create(64).update(np.array([], dtype=np.int64), ids[10:], x[10:]).search(queries, 10)
+    truth = VectorIndex.create(64).update(np.array([], dtype=np.int64), [(ids[10:], x[10:])]).search(queries, 10)
     found = index.search(queries, 10)
     recall = np.mean([len({i for i, _ in t} & {i for i, _ in f}) / 10 for t, f in zip(truth, found)])
     assert recall >= 0.9
 
-    index = index.update(ids[10:20], ids[:5], x[:5])  # in place: remove and add by id
+    index = index.update(ids[10:20], [(ids[:5], x[:5])])  # in place: remove and add by id
     assert len(index) == 5985 and index.approximate
     assert index.search(x[2:3], 1)[0][0][0] == ids[2]
     index.save(tmp_path / "v.faiss")
@@ -78,7 +78,7 @@ def test_a_build_past_the_threshold_records_the_ivf_and_updates_it(tmp_path, mon
 @pytest.mark.parametrize("n", [1, 3])
 def test_single_and_batch_queries_agree(n):
     x = _clustered(800)
-    index = VectorIndex.create(64).update(np.array([], dtype=np.int64), np.arange(800), x)
+    index = VectorIndex.create(64).update(np.array([], dtype=np.int64), [(np.arange(800), x)])
     batch = index.search(x[:n], 5)
     singles = [index.search(x[i : i + 1], 5)[0] for i in range(n)]
     assert [[i for i, _ in r] for r in batch] == [[i for i, _ in r] for r in singles]

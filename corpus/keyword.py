@@ -123,7 +123,9 @@ class KeywordIndex:
 
         One commit: Whoosh's writer either commits everything or cancels.
         """
-        with self._ix.writer(limitmb=256) as writer:
+        # Separate segment files, not one compound file: Whoosh reads a compound segment by
+        # copying each part into memory, for every reader (616 MB per searcher at 1M paragraphs).
+        with self._ix.writer(limitmb=256, compound=False) as writer:
             for article_id in remove_articles:
                 writer.delete_by_term("article", article_id)
             for pid, article_id, title, text in add:

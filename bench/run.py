@@ -153,7 +153,15 @@ def questions(n: int = 200) -> list[str]:
     return out[:: max(1, len(out) // n)][:n]
 
 
-def query_latency(index: Path, *, ask: bool) -> dict:
+def query_latency_in_child(index: Path, *, ask: bool) -> dict:
+    """Query figures measured in a fresh process: nothing left over from the encoders'
+    runs (their threads, caches and memory) weighs on them."""
+    code = "import json, sys; from bench.run import query_latency; print(json.dumps(query_latency(sys.argv[1], ask=sys.argv[2] == '1')))"
+    out = subprocess.run([sys.executable, "-c", code, str(index), "1" if ask else "0"], cwd=ROOT, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return json.loads(out.stdout)
+
+
+def query_latency(index: Path | str, *, ask: bool) -> dict:
     from qa import Library
 
     qs = questions()
@@ -228,7 +236,7 @@ def run_bbc(workdir: Path) -> dict:
     return {
         "build": figures,
         "encoder": encoder,
-        **query_latency(index, ask=True),
+        **query_latency_in_child(index, ask=True),
         "index_bytes_per_paragraph": round(index_bytes(index) / built["report"]["paragraphs"]),
     }
 
@@ -248,7 +256,7 @@ def run_synthetic(size: str, workdir: Path) -> dict:
     corpus.unlink()
     result = {
         "build": {**build_figures(built), "synthetic": counts, "encoder": "synthetic (real BBC vectors plus noise): build_s is everything but embedding"},
-        **query_latency(index, ask=False),
+        **query_latency_in_child(index, ask=False),
         "index_bytes_per_paragraph": round(index_bytes(index) / built["report"]["paragraphs"]),
     }
     shutil.rmtree(index, ignore_errors=True)
@@ -258,7 +266,7 @@ def run_synthetic(size: str, workdir: Path) -> dict:
 def summary(result: dict) -> str:
     m = result["machine"]
     lines = [f"# Benchmark, {result['when']}", "", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, torch {m['torch']}.", ""]
-    sizes = result["sizes"]
+    sizes = {size: result["sizes"][size] for size in SIZES if size in result["sizes"]}
     lines += [
         "| size | paragraphs | build_s | peak RSS MB | bytes/paragraph | vector index | ANN recall@10 | keyword p50/p95 | vector p50/p95 | hybrid p50/p95 | ask p50/p95 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -288,7 +296,8 @@ def summary(result: dict) -> str:
         lines.append(f"| {e['fastest']} | {e['pps']} | {e['speedup']} | {e['mean_cosine']} | {sci.get('onnx-int8', '–')} |")
         lines.append("")
     for size, r in sizes.items():
-        lines.append(f"Stages of the {size} build (s): " + ", ".join(f"{k} {v}" for k, v in r["build"]["stage_s"].items()))
+        when = f" (measured {r['measured_at']})" if "measured_at" in r else ""
+        lines.append(f"Stages of the {size} build{when} (s): " + ", ".join(f"{k} {v}" for k, v in r["build"]["stage_s"].items()))
         lines.append("")
     return "\n".join(lines)
 
@@ -308,14 +317,23 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     workdir = Path(tempfile.mkdtemp(prefix="corpus-bench-"))
     try:
-        result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "sizes": {}}
+        result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "sizes": previous_sizes(args.out)}
         for size in sizes:
             print(f"benchmarking {size}…", file=sys.stderr)
-            result["sizes"][size] = run_bbc(workdir) if size == "10k" else run_synthetic(size, workdir)
+            figures = run_bbc(workdir) if size == "10k" else run_synthetic(size, workdir)
+            result["sizes"][size] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **figures}
             write(result, args.out)  # after each size: a long run that stops keeps what it measured
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(summary(result))
+
+
+def previous_sizes(out: Path) -> dict:
+    """Figures of sizes not run this time, kept from the last run (each says when it was measured)."""
+    try:
+        return {size: figures for size, figures in json.loads((out / "latest.json").read_text())["sizes"].items() if size in SIZES}
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def write(result: dict, out: Path) -> None:

@@ -290,8 +290,10 @@ def _write_generation(
         report.paragraphs, report.pieces = (read_manifest(prev_gen)["counts"][k] for k in ("paragraphs", "pieces"))
         return False
 
-    # The model loads (torch's import and weights take seconds) while articles are split:
-    # splitting needs only the model's tokenizer.
+    # The model loads (torch's import and weights take seconds) while articles are split and
+    # the store and Whoosh are written: none of that needs more of the model than its tokenizer.
+    # Whoosh is written before the encoder runs, not beside it: on two cores, a writer thread
+    # beside PyTorch's two threads slowed the BBC build's encoder by 8 s, twice its own time.
     encoder_job.start()
     if prev_gen is not None:
         with timer("copy previous"):
@@ -308,10 +310,6 @@ def _write_generation(
     try:
         with timer("split"):
             split = split_articles(todo, encoder_job.tokenizer(), progress, piece_tokens)
-        with timer("load model (after splitting)"):
-            embedder = encoder_job.result()
-        if vectors is None:
-            vectors = VectorIndex.create(embedder.info.dim)
         inputs = [embed_input(short_title, p.text) for _, short_title, paragraphs in split for p in paragraphs]
         ekeys = [hashlib.sha1(text.encode("utf-8")).hexdigest()[:24] for text in inputs]
 
@@ -320,7 +318,7 @@ def _write_generation(
             reusable = store.pids_by_ekey(ekeys)
             need = [i for i, k in enumerate(ekeys) if k not in reusable]
             have = [i for i, k in enumerate(ekeys) if k in reusable]
-            reused = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have], dtype=np.int64))
+            reused = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have], dtype=np.int64)) if have else None
         report.reused = len(have)
         report.embedded = len(need)
 
@@ -336,42 +334,38 @@ def _write_generation(
                 pos += len(paragraphs)
             store.commit()
 
-        # The keyword index needs the paragraph ids, not the vectors: it is written in a
-        # thread while the encoder runs (Whoosh holds the GIL, torch mostly does not).
         # Rows are made as the writer takes them: a list would hold a second copy of every text.
-        n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
-        keyword_job = _Background(
-            lambda: keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
-        )
-        try:
-            # Vectors are kept in parts, as encoded, and each part is freed once the vector
-            # index holds it: at 1M pieces one matrix of them all is 1.5 GB more at the peak.
-            piece_ids = np.array(new_pids, dtype=np.int64)
-            parts = [(piece_ids[have], reused)] if have else []
-            del reused
-            with timer("embed"):
-                for lo in range(0, len(need), EMBED_PART):
-                    part = need[lo : lo + EMBED_PART]
-                    parts.append((
-                        piece_ids[part],
-                        embedder.encode(
-                            [inputs[i] for i in part],
-                            batch_size=batch_size,
-                            progress=lambda done, total, lo=lo: progress("embed", lo + done, len(need)),
-                        ),
-                    ))
-                del inputs, ekeys  # at 1M paragraphs each of these lists holds hundreds of MB
-            with timer("vector index"):
-                vectors = vectors.update(np.array(dropped, dtype=np.int64), parts)
-                vectors.save(tmp / VECTORS)
-                report.vector_index = vectors.index_type
-                if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands
-                    report.vector_recall = vectors.self_check_recall
-        except BaseException:
-            keyword_job.wait()  # the writer must finish before the index is closed; the error goes on
-            raise
-        with timer("keyword index (after embedding)"):
-            keyword_job.join()
+        with timer("keyword index"):
+            n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
+            keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
+        with timer("load model (after the keyword index)"):
+            embedder = encoder_job.result()
+        if vectors is None:
+            vectors = VectorIndex.create(embedder.info.dim)
+
+        # Vectors are kept in parts, as encoded, and each part is freed once the vector
+        # index holds it: at 1M pieces one matrix of them all is 1.5 GB more at the peak.
+        piece_ids = np.array(new_pids, dtype=np.int64)
+        parts = [(piece_ids[have], reused)] if have else []
+        del reused
+        with timer("embed"):
+            for lo in range(0, len(need), EMBED_PART):
+                part = need[lo : lo + EMBED_PART]
+                parts.append((
+                    piece_ids[part],
+                    embedder.encode(
+                        [inputs[i] for i in part],
+                        batch_size=batch_size,
+                        progress=lambda done, total, lo=lo: progress("embed", lo + done, len(need)),
+                    ),
+                ))
+            del inputs, ekeys  # at 1M paragraphs each of these lists holds hundreds of MB
+        with timer("vector index"):
+            vectors = vectors.update(np.array(dropped, dtype=np.int64), parts)
+            vectors.save(tmp / VECTORS)
+            report.vector_index = vectors.index_type
+            if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands
+                report.vector_recall = vectors.self_check_recall
 
         n_articles, report.paragraphs, report.pieces = store.counts()
         if report.pieces != len(vectors) or report.paragraphs != keyword.doc_count() or n_articles != len(articles):
@@ -562,7 +556,7 @@ def _remove_old_generations(index_dir: Path) -> None:
 class _Background:
     """Run a function in a thread; ``join`` waits and re-raises what it raised."""
 
-    def __init__(self, fn: Callable[[], object], name: str = "keyword-index") -> None:
+    def __init__(self, fn: Callable[[], object], name: str) -> None:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
         self._thread.start()

@@ -116,7 +116,7 @@ def test_failure_while_embedding_keeps_the_previous_index(seeded, monkeypatch, e
     _assert_untouched(index, published)
 
 
-def test_failure_in_the_keyword_writer_thread_keeps_the_previous_index(seeded, monkeypatch):
+def test_failure_while_writing_the_keyword_index_keeps_the_previous_index(seeded, monkeypatch):
     from corpus.keyword import KeywordIndex
 
     index, published, docs = seeded

@@ -117,29 +117,23 @@ class SyntheticEmbedder:
     word pieces counted by the real tokenizer, and the real model's identity."""
 
     def __init__(self, material: Material) -> None:
-        from corpus.embed import ModelInfo, default_model_path, model_fingerprint, model_name
+        from corpus.embed import ModelInfo, WordPieces, default_model_path, model_fingerprint, model_name
 
         self._material = material
         self._lookup = {s: int(material.sentence_paragraph[i]) for i, s in enumerate(material.sentences)}
         path = default_model_path()
-        from transformers import AutoTokenizer
-
-        self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        config = json.loads((path / "sentence_bert_config.json").read_text())
+        self._words = WordPieces.from_folder(path)
+        self.max_tokens = self._words.max_tokens
         self.info = ModelInfo(
             name=model_name(path),
             path=str(path.resolve()),
             dim=int(material.vectors.shape[1]),
-            max_tokens=int(config["max_seq_length"]),
+            max_tokens=self.max_tokens,
             fingerprint=model_fingerprint(path),
         )
-        self.max_tokens = self.info.max_tokens
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return self._words.count_tokens(texts)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress=None) -> np.ndarray:
         from corpus.split import sentence_spans

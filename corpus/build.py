@@ -292,8 +292,9 @@ def _write_generation(
 
     # The model loads (torch's import and weights take seconds) while articles are split and
     # the store and Whoosh are written: none of that needs more of the model than its tokenizer.
-    # Whoosh is written before the encoder runs, not beside it: on two cores, a writer thread
-    # beside PyTorch's two threads slowed the BBC build's encoder by 8 s, twice its own time.
+    # Whoosh is written before the encoder runs, not beside it: PyTorch keeps both cores busy,
+    # and a writer thread beside it saved no time on the BBC build (builds of 122.6 to 124.3 s
+    # with the thread, 119.2 to 125.8 s without), only made the encoder's stage longer.
     encoder_job.start()
     if prev_gen is not None:
         with timer("copy previous"):

@@ -7,7 +7,7 @@ Nothing here downloads: the hub is switched off before the libraries load.
 Two encoders run a model. ``torch`` is sentence-transformers in fp32. ``onnx-int8``
 is the same transformer exported to ONNX here (no download) and quantised to int8
 weights per channel, run by ONNX Runtime with the same tokenizer and mean pooling:
-measured on BBC paragraphs it encodes 1.5x as fast, with a mean cosine of 0.993 to
+measured on BBC paragraphs it encodes 1.4 to 1.5x as fast, with a mean cosine of 0.993 to
 fp32 (per-tensor quantisation loses more). An index records its encoder and its
 exported file, and queries use the same one.
 """

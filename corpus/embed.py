@@ -143,10 +143,14 @@ class _Batched:
 
     info: ModelInfo
     _lock: threading.Lock
+    _words: WordPieces
 
     @property
     def max_tokens(self) -> int:
         return self.info.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._words.count_tokens(texts)
 
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         raise NotImplementedError
@@ -197,23 +201,17 @@ class SentenceTransformerEmbedder(_Batched):
             fingerprint=model_fingerprint(model_path),
         )
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._words.count_tokens(texts)
-
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         return self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
     def transformer(self):
-        """The underlying Hugging Face transformer, its pooling mode, and whether outputs are normalised."""
+        """The underlying Hugging Face transformer and its pooling mode."""
         modules = list(self._model)
         pooling = next((m for m in modules if type(m).__name__ == "Pooling"), None)
         mode = getattr(pooling, "pooling_mode", None)
         if isinstance(mode, (list, tuple)):
             mode = mode[0] if len(mode) == 1 else "+".join(mode)
-        normalised = any(type(m).__name__ == "Normalize" for m in modules)
-        return modules[0].auto_model, mode, normalised
-
-
+        return modules[0].auto_model, mode
 
 
 def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
@@ -230,7 +228,7 @@ def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source = load_embedder(path)
-    model, pooling, _ = source.transformer()
+    model, pooling = source.transformer()
     if pooling != "mean":
         raise ModelMismatchError(f"the onnx-int8 encoder needs a mean-pooling model; {source.info.name} pools by {pooling}")
 
@@ -289,19 +287,14 @@ class OnnxEmbedder(_Batched):
             raise ModelMismatchError(f"the exported encoder {onnx_file} cannot be loaded: {str(exc).splitlines()[0]}") from exc
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._lock = threading.Lock()  # one batch at a time: the session already uses every core
-        max_tokens = self._words.max_tokens
-        dim = int(self._session.get_outputs()[0].shape[-1])
         self.info = ModelInfo(
             name=model_name(model_path),
             path=str(model_path.resolve()),
-            dim=dim,
-            max_tokens=max_tokens,
+            dim=int(self._session.get_outputs()[0].shape[-1]),
+            max_tokens=self._words.max_tokens,
             fingerprint=model_fingerprint(model_path),
             encoder="onnx-int8",
         )
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._words.count_tokens(texts)
 
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         out = []
@@ -340,9 +333,13 @@ _cache_lock = threading.Lock()
 _tokenizers: dict[str, WordPieces] = {}
 
 
+def _model_key(path: str | os.PathLike[str] | None) -> str:
+    return str(Path(path).resolve()) if path else "<default>"
+
+
 def load_tokenizer(path: str | os.PathLike[str] | None = None) -> Tokenizer:
     """A model's tokenizer without its weights: a loaded model's own if there is one."""
-    key = str(Path(path).resolve()) if path else "<default>"
+    key = _model_key(path)
     with _cache_lock:
         loaded = _cache.get(key)
         if loaded is not None:
@@ -356,7 +353,7 @@ def load_embedder(path: str | os.PathLike[str] | None = None, *, onnx_file: Path
     """Load a model once per process and share it: PyTorch fp32, or the exported
     int8 model in ``onnx_file`` (shared by content, so generations that copied the
     same file share one session)."""
-    key = str(Path(path).resolve()) if path else "<default>"
+    key = _model_key(path)
     if onnx_file is not None:
         key += "|onnx|" + (onnx_sha256 or file_sha256(onnx_file))
     with _cache_lock:

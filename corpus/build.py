@@ -51,7 +51,7 @@ from .index import (
 )
 from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
 from .sources import read_sources
-from .split import paragraph_extents, split_article
+from .split import paragraph_extents, split_many
 from .store import Store
 from .vector import VectorIndex
 
@@ -70,6 +70,8 @@ TITLE_TOKENS = 32
 DEFAULT_PIECE_TOKENS = 128
 #: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
 EMBED_PART = 65_536
+#: Articles split per batch of tokenizer calls.
+SPLIT_CHUNK = 1024
 #: Generations kept besides the published one (a reader may still have it open).
 KEEP_OLD_GENERATIONS = 1
 
@@ -383,15 +385,18 @@ def _write_generation(
 def split_articles(
     articles: Sequence[Article], tokenizer: Tokenizer, progress: Progress, piece_tokens: int = DEFAULT_PIECE_TOKENS
 ) -> list[tuple[Article, str, list[Paragraph]]]:
-    """Each article with its shortened title and its pieces, as a build splits them."""
+    """Each article with its shortened title and its pieces, as a build splits them.
+
+    Articles go to the splitter in chunks, so that the tokenizer counts many texts per call."""
     max_tokens = min(piece_tokens, tokenizer.max_tokens) - 2  # [CLS] and [SEP]
     out = []
-    for n, article in enumerate(articles, start=1):
-        short_title, title_tokens = _shorten(article.title, tokenizer)
-        budget = max(24, max_tokens - (title_tokens + 1 if short_title else 0))
-        out.append((article, short_title, split_article(article, tokenizer.count_tokens, budget)))
-        if n % 200 == 0 or n == len(articles):
-            progress("split", n, len(articles))
+    for lo in range(0, len(articles), SPLIT_CHUNK):
+        chunk = articles[lo : lo + SPLIT_CHUNK]
+        titles = _shorten_titles([a.title for a in chunk], tokenizer)
+        budgets = [max(24, max_tokens - (n + 1 if title else 0)) for title, n in titles]
+        for article, (title, _), pieces in zip(chunk, titles, split_many(chunk, tokenizer.count_tokens, budgets)):
+            out.append((article, title, pieces))
+        progress("split", lo + len(chunk), len(articles))
     return out
 
 
@@ -414,15 +419,17 @@ def _paragraph_rows(split, pids: Sequence[int]) -> Iterator[tuple[int, str, str,
         pos += len(pieces)
 
 
-def _shorten(title: str, tokenizer: Tokenizer) -> tuple[str, int]:
-    """The title cut to at most TITLE_TOKENS word pieces, and its word pieces."""
-    words = title.split()
-    while words:
-        n = tokenizer.count_tokens([" ".join(words)])[0]
-        if n <= TITLE_TOKENS:
-            return " ".join(words), n
-        words = words[: max(1, len(words) * 3 // 4)] if len(words) > 1 else []
-    return "", 0
+def _shorten_titles(titles: Sequence[str], tokenizer: Tokenizer) -> list[tuple[str, int]]:
+    """Each title cut to at most TITLE_TOKENS word pieces, and its word pieces."""
+    joined = [" ".join(t.split()) for t in titles]
+    out = []
+    for title, n in zip(joined, tokenizer.count_tokens(joined)):
+        words = title.split()
+        while words and n > TITLE_TOKENS:
+            words = words[: max(1, len(words) * 3 // 4)] if len(words) > 1 else []
+            n = tokenizer.count_tokens([" ".join(words)])[0] if words else 0
+        out.append((" ".join(words), n) if words else ("", 0))
+    return out
 
 
 def _counted(rows: Iterable, total: int, progress: Progress) -> Iterator:

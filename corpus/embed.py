@@ -113,10 +113,20 @@ def model_name(path: Path) -> str:
 
 
 class WordPieces:
-    """A model's Hugging Face tokenizer and window (its max_seq_length)."""
+    """A model's tokenizer and window (its max_seq_length).
 
-    def __init__(self, hf_tokenizer, max_tokens: int) -> None:
-        self.hf = hf_tokenizer
+    Word pieces are counted with the ``tokenizers`` library straight from the
+    folder's ``tokenizer.json``: it loads in milliseconds, where importing
+    ``transformers`` for its wrapper takes about two seconds of the build's
+    start. The Hugging Face wrapper (``hf``) is loaded only when a caller needs
+    its padding and tensors, or when the folder has no ``tokenizer.json``.
+    """
+
+    def __init__(self, hf_tokenizer, max_tokens: int, *, folder: Path | None = None, fast=None) -> None:
+        self._hf = hf_tokenizer
+        self._folder = folder
+        self._fast = fast
+        self._hf_lock = threading.Lock()
         self.max_tokens = max_tokens
 
     @classmethod
@@ -125,17 +135,40 @@ class WordPieces:
         _offline()
         model_path = Path(path) if path else default_model_path()
         _check_model_folder(model_path)
-        from transformers import AutoTokenizer
-
-        hf = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
         config = _read_json(model_path / "sentence_bert_config.json")
-        return cls(hf, int(config.get("max_seq_length") or min(hf.model_max_length, 512)))
+        words = cls(None, 0, folder=model_path, fast=_fast_tokenizer(model_path))
+        words.max_tokens = int(config.get("max_seq_length") or min(words.hf.model_max_length, 512))
+        return words
+
+    @property
+    def hf(self):
+        """The Hugging Face tokenizer (``transformers``), loaded on first use."""
+        with self._hf_lock:
+            if self._hf is None:
+                from transformers import AutoTokenizer
+
+                self._hf = AutoTokenizer.from_pretrained(str(self._folder), local_files_only=True)
+            return self._hf
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
+        if self._fast is not None:
+            return [len(e.ids) for e in self._fast.encode_batch(list(texts), add_special_tokens=False)]
         encoded = self.hf(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _fast_tokenizer(folder: Path):
+    """The folder's ``tokenizer.json`` as a ``tokenizers.Tokenizer`` that neither pads nor truncates, or None."""
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    from tokenizers import Tokenizer as FastTokenizer
+
+    fast = FastTokenizer.from_file(str(folder / "tokenizer.json"))
+    fast.no_truncation()
+    fast.no_padding()
+    return fast
 
 
 class _Batched:
@@ -190,7 +223,7 @@ class SentenceTransformerEmbedder(_Batched):
 
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self._tokenizer = self._model.tokenizer
-        self._words = WordPieces(self._tokenizer, int(self._model.max_seq_length))
+        self._words = WordPieces(self._tokenizer, int(self._model.max_seq_length), folder=model_path, fast=_fast_tokenizer(model_path))
         self._lock = threading.Lock()  # the torch model is not safe to share across threads
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
         self.info = ModelInfo(
@@ -329,7 +362,8 @@ def file_sha256(path: Path) -> str:
 
 
 _cache: dict[str, Embedder] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.Lock()  # guards the dicts; each model loads under its own lock
+_loading: dict[str, threading.Lock] = {}
 _tokenizers: dict[str, WordPieces] = {}
 
 
@@ -338,15 +372,15 @@ def _model_key(path: str | os.PathLike[str] | None) -> str:
 
 
 def load_tokenizer(path: str | os.PathLike[str] | None = None) -> Tokenizer:
-    """A model's tokenizer without its weights: a loaded model's own if there is one."""
+    """A model's tokenizer without its weights. It never waits for a model that is
+    loading: a build splits its articles while its model loads."""
     key = _model_key(path)
     with _cache_lock:
-        loaded = _cache.get(key)
-        if loaded is not None:
-            return loaded
-        if key not in _tokenizers:
-            _tokenizers[key] = WordPieces.from_folder(path)
-        return _tokenizers[key]
+        if key in _tokenizers:
+            return _tokenizers[key]
+    words = WordPieces.from_folder(path)
+    with _cache_lock:
+        return _tokenizers.setdefault(key, words)
 
 
 def load_embedder(path: str | os.PathLike[str] | None = None, *, onnx_file: Path | None = None, onnx_sha256: str | None = None) -> Embedder:
@@ -357,6 +391,12 @@ def load_embedder(path: str | os.PathLike[str] | None = None, *, onnx_file: Path
     if onnx_file is not None:
         key += "|onnx|" + (onnx_sha256 or file_sha256(onnx_file))
     with _cache_lock:
-        if key not in _cache:
-            _cache[key] = OnnxEmbedder(path, onnx_file) if onnx_file is not None else SentenceTransformerEmbedder(path)
-        return _cache[key]
+        lock = _loading.setdefault(key, threading.Lock())
+    with lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        embedder = OnnxEmbedder(path, onnx_file) if onnx_file is not None else SentenceTransformerEmbedder(path)
+        with _cache_lock:
+            _cache[key] = embedder
+        return embedder

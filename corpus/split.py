@@ -71,17 +71,36 @@ def _sentence_spans_by_offsets(text: str) -> list[tuple[int, int]]:
 
 def split_article(article: Article, count_tokens: TokenCounter, max_tokens: int) -> list[Paragraph]:
     """Split an article into paragraphs, cutting any longer than ``max_tokens``."""
-    text = article.text
-    spans = paragraph_spans(text)
-    counts = count_tokens([text[a:b] for a, b in spans]) if spans else []
-    out: list[Paragraph] = []
-    for number, ((start, end), n_tokens) in enumerate(zip(spans, counts), start=1):
-        if n_tokens <= max_tokens:
-            pieces = [(start, end)]
-        else:
-            pieces = _pack(text, start, end, count_tokens, max_tokens)
-        for part, (a, b) in enumerate(pieces):
-            out.append(Paragraph(article.id, number, text[a:b], a, b, part))
+    return split_many([article], count_tokens, [max_tokens])[0]
+
+
+def split_many(articles: Sequence[Article], count_tokens: TokenCounter, budgets: Sequence[int]) -> list[list[Paragraph]]:
+    """Split each article as :func:`split_article` does, with its own budget of word pieces.
+
+    Word pieces are counted in two calls for all the articles: every paragraph,
+    then every sentence of the paragraphs that are too long. A fast tokenizer
+    releases the GIL for a whole call, so a build's model loads in another
+    thread meanwhile; thousands of small calls would each wait for the GIL."""
+    spans = [paragraph_spans(a.text) for a in articles]
+    counts = iter(count_tokens([a.text[s:e] for a, article_spans in zip(articles, spans) for s, e in article_spans]))
+    long: list[tuple[int, int, int, list[tuple[int, int]]]] = []  # article, paragraph, budget, sentences
+    cuts: list[list[list[tuple[int, int]] | None]] = []
+    for i, (article, article_spans, budget) in enumerate(zip(articles, spans, budgets)):
+        cuts.append([None] * len(article_spans))
+        for j, (start, end) in enumerate(article_spans):
+            if next(counts) > budget:
+                sentences = [(start + a, start + b) for a, b in sentence_spans(article.text[start:end])]
+                long.append((i, j, budget, sentences))
+    lengths = iter(count_tokens([articles[i].text[a:b] for i, _, _, sentences in long for a, b in sentences]))
+    for i, j, budget, sentences in long:
+        cuts[i][j] = _pack(articles[i].text, [(a, b, next(lengths)) for a, b in sentences], count_tokens, budget)
+    out = []
+    for article, article_spans, article_cuts in zip(articles, spans, cuts):
+        paragraphs: list[Paragraph] = []
+        for number, ((start, end), pieces) in enumerate(zip(article_spans, article_cuts), start=1):
+            for part, (a, b) in enumerate(pieces or [(start, end)]):
+                paragraphs.append(Paragraph(article.id, number, article.text[a:b], a, b, part))
+        out.append(paragraphs)
     return out
 
 
@@ -94,12 +113,10 @@ def paragraph_extents(pieces: Sequence[Paragraph]) -> dict[int, tuple[int, int, 
     return extents
 
 
-def _pack(text: str, start: int, end: int, count_tokens: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
-    """Greedily pack whole sentences into pieces of at most ``max_tokens``."""
-    sentences = [(start + a, start + b) for a, b in sentence_spans(text[start:end])]
-    lengths = count_tokens([text[a:b] for a, b in sentences])
+def _pack(text: str, sentences: Sequence[tuple[int, int, int]], count_tokens: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
+    """Greedily pack whole sentences ``(start, end, word pieces)`` into pieces of at most ``max_tokens``."""
     units: list[tuple[int, int, int]] = []
-    for (a, b), n in zip(sentences, lengths):
+    for a, b, n in sentences:
         if n <= max_tokens:
             units.append((a, b, n))
         else:  # one sentence longer than the window: cut it between words

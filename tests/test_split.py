@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from corpus import Article
-from corpus.split import paragraph_spans, sentence_spans, split_article
+from corpus.split import paragraph_spans, sentence_spans, split_article, split_many
 
 
 def test_paragraph_spans_keep_offsets():
@@ -39,3 +39,25 @@ def test_a_sentence_longer_than_the_window_is_cut_between_words(embedder):
     assert len(pieces) > 5
     assert " ".join(p.text for p in pieces) == words
     assert all(embedder.count_tokens([p.text])[0] <= 50 for p in pieces)
+
+
+def test_many_articles_split_as_each_alone(embedder):
+    sentence = "Rain fell on the old stone bridge over the river for many hours. "
+    articles = [
+        Article(id=f"a{i}", title="T", text=f"Opening {i}.\n\n{(sentence * (i * 6)).strip()}\n\nEnd {i}.", source="mem")
+        for i in range(4)
+    ]
+    budgets = [40, 60, 80, 100]
+    together = split_many(articles, embedder.count_tokens, budgets)
+    assert together == [split_article(a, embedder.count_tokens, b) for a, b in zip(articles, budgets)]
+    assert len(together[3]) > len(together[0])
+
+
+def test_word_pieces_are_counted_as_the_models_own_tokenizer_counts(embedder):
+    from corpus.embed import load_tokenizer
+
+    texts = ["", "Plain words.", "naïve café ﬁnance Ελληνικά 日本語 e\u0301 \u00a0 tabs\tand\nlines", "x" * 3000, "ISIS's 58 men, drowned."]
+    hf = embedder._words.hf  # the transformers tokenizer the model encodes with
+    expected = [len(ids) for ids in hf(texts, add_special_tokens=False)["input_ids"]]
+    assert load_tokenizer().count_tokens(texts) == expected
+    assert embedder.count_tokens(texts) == expected

@@ -50,6 +50,7 @@ from .index import (
     resolve_model_path,
 )
 from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
+from .keyword_writer import KeywordWriter
 from .sources import read_sources
 from .split import paragraph_extents, split_many
 from .store import Store
@@ -70,6 +71,9 @@ TITLE_TOKENS = 32
 DEFAULT_PIECE_TOKENS = 128
 #: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
 EMBED_PART = 65_536
+#: From this many new paragraphs on, a child process writes the keyword index (see
+#: corpus.keyword_writer); below it, starting a process costs more than it saves.
+KEYWORD_PROCESS_MIN_ROWS = 2_000
 #: Articles split per batch of tokenizer calls.
 SPLIT_CHUNK = 1024
 #: Generations kept besides the published one (a reader may still have it open).
@@ -96,6 +100,8 @@ class BuildReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     #: The process's peak resident memory (MB) when each stage ended.
     stage_peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    #: Peak resident memory (MB) of the child process that wrote the keyword index, if one did.
+    keyword_writer_peak_rss_mb: float | None = None
     up_to_date: bool = False
     vector_index: str | None = None
     #: Recall@10 of an approximate vector index against exact search, measured by the build that made it.
@@ -293,10 +299,11 @@ def _write_generation(
         return False
 
     # The model loads (torch's import and weights take seconds) while articles are split and
-    # the store and Whoosh are written: none of that needs more of the model than its tokenizer.
-    # Whoosh is written before the encoder runs, not beside it: PyTorch keeps both cores busy,
-    # and a writer thread beside it saved no time on the BBC build (builds of 122.6 to 124.3 s
-    # with the thread, 119.2 to 125.8 s without), only made the encoder's stage longer.
+    # the store is written: none of that needs more of the model than its tokenizer. Whoosh is
+    # written by a child process (corpus.keyword_writer) that starts once the store is
+    # committed: a thread would hold the GIL the model's import needs, and a thread beside the
+    # encoder saved no time. On the BBC build the child's 6 s overlap the model load and the
+    # first batches, and the build no longer waits the 5 s Whoosh took in line.
     encoder_job.start()
     if prev_gen is not None:
         with timer("copy previous"):
@@ -310,6 +317,7 @@ def _write_generation(
         store = Store.create(tmp / STORE)
         vectors = None
         keyword = KeywordIndex.create(tmp / KEYWORD_DIR)
+    writer: KeywordWriter | None = None
     try:
         with timer("split"):
             split = split_articles(todo, encoder_job.tokenizer(), progress, piece_tokens)
@@ -337,11 +345,18 @@ def _write_generation(
                 pos += len(paragraphs)
             store.commit()
 
-        # Rows are made as the writer takes them: a list would hold a second copy of every text.
-        with timer("keyword index"):
-            n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
-            keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
-        with timer("load model (after the keyword index)"):
+        n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
+        if n_rows >= KEYWORD_PROCESS_MIN_ROWS:
+            keyword.close()  # the child writes it; it is opened again to check it
+            writer = KeywordWriter(
+                tmp / KEYWORD_DIR, tmp / STORE, remove=replaced, first_pid=new_pids[0], rows=n_rows,
+                progress=lambda done, total: progress("keyword index", done, total),
+            )
+        else:
+            # Rows are made as the writer takes them: a list would hold a second copy of every text.
+            with timer("keyword index"):
+                keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
+        with timer("load model"):
             embedder = encoder_job.result()
         if vectors is None:
             vectors = VectorIndex.create(embedder.info.dim)
@@ -370,6 +385,13 @@ def _write_generation(
             if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands
                 report.vector_recall = vectors.self_check_recall
 
+        if writer is not None:
+            with timer("wait for keyword index"):
+                written = writer.wait()
+            timer.seconds["keyword index (writer process)"] = written["seconds"]
+            report.keyword_writer_peak_rss_mb = written["peak_rss_mb"]
+            keyword = KeywordIndex.open(tmp / KEYWORD_DIR)
+
         n_articles, report.paragraphs, report.pieces = store.counts()
         if report.pieces != len(vectors) or report.paragraphs != keyword.doc_count() or n_articles != len(articles):
             raise IndexCorruptError(
@@ -378,6 +400,8 @@ def _write_generation(
             )
         return True
     finally:
+        if writer is not None:
+            writer.stop()
         keyword.close()
         store.close()
 

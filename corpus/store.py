@@ -155,6 +155,12 @@ class Store:
         rows = self._conn().execute(f"{_PARAGRAPH} AND p.article_id = ? ORDER BY p.number", (article_id,))
         return [ParagraphRecord(*row) for row in rows]
 
+    def paragraph_rows(self, *, from_pid: int = 0) -> Iterator[tuple[int, str, str, str]]:
+        """``(head id, article id, title, text)`` of every paragraph whose head id is at
+        least ``from_pid``, in id order: the keyword index's rows, streamed."""
+        for row in self._conn().execute(f"{_PARAGRAPH} AND p.pid >= ? ORDER BY p.pid", (int(from_pid),)):
+            yield row[0], row[1], row[6], row[5]
+
     def article(self, article_id: str) -> Article | None:
         row = self._conn().execute(
             "SELECT id, title, text, source, date, url, meta FROM articles WHERE id = ?", (article_id,)

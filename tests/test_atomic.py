@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from corpus import build
@@ -32,6 +34,11 @@ def _seed_answers(index):
         return hits[0].paragraph, lib.info()["articles"]
 
 
+# The keyword index is written by a child process from 2,000 paragraphs on; these builds are
+# smaller, so the command lowers that bound to kill builds whose child is running too.
+BUILD_WITH_WRITER_PROCESS = "import importlib; b = importlib.import_module('corpus.build'); b.KEYWORD_PROCESS_MIN_ROWS = 0; from qa.cli import main; main()"
+
+
 @pytest.mark.parametrize("delay", [0.3, 2.0, 5.0])
 def test_sigkill_mid_build_keeps_the_previous_index(tmp_path, delay):
     index = tmp_path / "index"
@@ -41,7 +48,7 @@ def test_sigkill_mid_build_keeps_the_previous_index(tmp_path, delay):
     _many_articles(docs, 120)
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from qa.cli import main; main()", "build", str(SEEDS), str(docs), "--index", str(index)],
+        [sys.executable, "-c", BUILD_WITH_WRITER_PROCESS, "build", str(SEEDS), str(docs), "--index", str(index)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -53,9 +60,14 @@ def test_sigkill_mid_build_keeps_the_previous_index(tmp_path, delay):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(delay)
+        children = []
         if proc.poll() is None:
+            children = psutil.Process(proc.pid).children(recursive=True)
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        # a keyword writer still running sees its stdin close and exits too
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [c.cmdline() for c in alive]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -126,6 +138,22 @@ def test_failure_while_writing_the_keyword_index_keeps_the_previous_index(seeded
 
     monkeypatch.setattr(KeywordIndex, "update", broken_update)
     with pytest.raises(OSError, match="keyword index: disk full"):
+        build([SEEDS, docs], index)
+    monkeypatch.undo()
+    _assert_untouched(index, published)
+
+
+def test_failure_of_the_keyword_writer_process_keeps_the_previous_index(seeded, monkeypatch, tmp_path):
+    build_module = importlib.import_module("corpus.build")  # the package exports a function of that name
+    from corpus import CorpusError
+
+    index, published, docs = seeded
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\necho 'error: OSError: no space left for the keyword index' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(build_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    with pytest.raises(CorpusError, match="writing the keyword index failed: OSError: no space left"):
         build([SEEDS, docs], index)
     monkeypatch.undo()
     _assert_untouched(index, published)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 
@@ -214,3 +215,28 @@ def test_piece_size_is_fixed_per_index(tmp_path):
     assert build([docs], index, piece_tokens=128, rebuild=True).pieces == 1
     with pytest.raises(CorpusError, match="too small"):
         build([docs], index, piece_tokens=8)
+
+
+def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkeypatch):
+    build_module = importlib.import_module("corpus.build")  # the package exports a function of that name
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        body = "\n\n".join(f"Paragraph {j} of story {i}: the council met the harbour board about the bridge toll." for j in range(5))
+        (docs / f"{i}.txt").write_text(f"Story {i}\n\n{body}")
+    build([SEEDS, docs], tmp_path / "in-process")
+    monkeypatch.setattr(build_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    report = build([SEEDS, docs], tmp_path / "child")
+    assert report.keyword_writer_peak_rss_mb is not None
+    assert "keyword index (writer process)" in report.stage_seconds
+    (docs / "0.txt").write_text("Story 0\n\nA new toll was agreed for the harbour bridge.")
+    report = build([SEEDS, docs], tmp_path / "child")  # incremental: one article replaced in the child
+    assert report.embedded == 1 and report.removed_paragraphs == 5
+    monkeypatch.undo()
+    build([SEEDS, docs], tmp_path / "in-process")
+    for query in ("harbour bridge toll", "drowning dissenters", "council story"):
+        with Library.open(tmp_path / "in-process") as a, Library.open(tmp_path / "child") as b:
+            expect = [(h.article_id, h.paragraph, round(h.score, 6)) for h in a.search(query, k=20, mode="keyword")]
+            assert [(h.article_id, h.paragraph, round(h.score, 6)) for h in b.search(query, k=20, mode="keyword")] == expect
+            assert expect

@@ -55,14 +55,17 @@ class KeywordWriter:
         self._progress = progress
         self._stderr: list[str] = []
         self._report: dict = {}
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "corpus.keyword_writer"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "corpus.keyword_writer"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                text=True,
+            )
+        except OSError as exc:
+            raise CorpusError(f"writing the keyword index failed: cannot start {sys.executable}: {exc.strerror or exc}") from exc
         self._readers = [
             threading.Thread(target=self._read_stdout, name="keyword-writer-out", daemon=True),
             threading.Thread(target=self._read_stderr, name="keyword-writer-err", daemon=True),
@@ -79,7 +82,10 @@ class KeywordWriter:
         for line in self._proc.stdout:
             line = line.strip()
             if line.startswith("{"):
-                self._report = json.loads(line)
+                try:
+                    self._report = json.loads(line)
+                except ValueError:
+                    self._stderr.append(f"unreadable report {line[:200]!r}")
             elif line.isdigit() and self._progress:
                 self._progress(int(line), self._rows)
 

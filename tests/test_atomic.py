@@ -157,3 +157,16 @@ def test_failure_of_the_keyword_writer_process_keeps_the_previous_index(seeded, 
         build([SEEDS, docs], index)
     monkeypatch.undo()
     _assert_untouched(index, published)
+
+
+def test_a_keyword_writer_that_cannot_start_keeps_the_previous_index(seeded, monkeypatch, tmp_path):
+    build_module = importlib.import_module("corpus.build")
+    from corpus import CorpusError
+
+    index, published, docs = seeded
+    monkeypatch.setattr(build_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    with pytest.raises(CorpusError, match="writing the keyword index failed: cannot start .*no-such-python"):
+        build([SEEDS, docs], index)
+    monkeypatch.undo()
+    _assert_untouched(index, published)

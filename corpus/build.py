@@ -52,7 +52,7 @@ from .index import (
 from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
 from .keyword_writer import KeywordWriter
 from .sources import read_sources
-from .split import paragraph_extents, split_many
+from .split import split_many
 from .store import Store
 from .vector import VectorIndex
 
@@ -345,17 +345,20 @@ def _write_generation(
                 pos += len(paragraphs)
             store.commit()
 
+        # The keyword index's rows are read back from the committed store (ids only grow, so
+        # the new paragraphs are those from the first new id on), streamed as the writer takes
+        # them, in this process or in the child: a list would hold a second copy of every text.
         n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
-        if n_rows >= KEYWORD_PROCESS_MIN_ROWS:
+        if new_pids and n_rows >= KEYWORD_PROCESS_MIN_ROWS:
             keyword.close()  # the child writes it; it is opened again to check it
             writer = KeywordWriter(
                 tmp / KEYWORD_DIR, tmp / STORE, remove=replaced, first_pid=new_pids[0], rows=n_rows,
                 progress=lambda done, total: progress("keyword index", done, total),
             )
         else:
-            # Rows are made as the writer takes them: a list would hold a second copy of every text.
             with timer("keyword index"):
-                keyword.update(replaced, _counted(_paragraph_rows(split, new_pids), n_rows, progress))
+                rows = store.paragraph_rows(from_pid=new_pids[0]) if new_pids else iter(())
+                keyword.update(replaced, _counted(rows, n_rows, progress))
         with timer("load model"):
             embedder = encoder_job.result()
         if vectors is None:
@@ -432,15 +435,6 @@ def _article_hashes(gen: Path | None) -> dict[str, str]:
         return store.article_hashes()
     finally:
         store.close()
-
-
-def _paragraph_rows(split, pids: Sequence[int]) -> Iterator[tuple[int, str, str, str]]:
-    """One keyword-index row per whole paragraph: ``(head pid, article id, title, text)``."""
-    pos = 0
-    for article, _, pieces in split:
-        for first, start, end in paragraph_extents(pieces).values():
-            yield pids[pos + first], article.id, article.title, article.text[start:end]
-        pos += len(pieces)
 
 
 def _shorten_titles(titles: Sequence[str], tokenizer: Tokenizer) -> list[tuple[str, int]]:

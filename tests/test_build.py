@@ -233,6 +233,9 @@ def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkey
     (docs / "0.txt").write_text("Story 0\n\nA new toll was agreed for the harbour bridge.")
     report = build([SEEDS, docs], tmp_path / "child")  # incremental: one article replaced in the child
     assert report.embedded == 1 and report.removed_paragraphs == 5
+    (docs / "5.txt").unlink()
+    report = build([SEEDS, docs], tmp_path / "child")  # nothing new to write: no child needed
+    assert report.removed_articles == 1 and report.keyword_writer_peak_rss_mb is None
     monkeypatch.undo()
     build([SEEDS, docs], tmp_path / "in-process")
     for query in ("harbour bridge toll", "drowning dissenters", "council story"):

@@ -72,7 +72,8 @@ DEFAULT_PIECE_TOKENS = 128
 #: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
 EMBED_PART = 65_536
 #: From this many new paragraphs on, a child process writes the keyword index (see
-#: corpus.keyword_writer); below it, starting a process costs more than it saves.
+#: corpus.keyword_writer). Starting one costs about 0.2 s (the interpreter, Whoosh's import),
+#: what Whoosh takes for some 400 paragraphs; below this bound the saving is too small to matter.
 KEYWORD_PROCESS_MIN_ROWS = 2_000
 #: Articles split per batch of tokenizer calls.
 SPLIT_CHUNK = 1024
@@ -302,8 +303,8 @@ def _write_generation(
     # the store is written: none of that needs more of the model than its tokenizer. Whoosh is
     # written by a child process (corpus.keyword_writer) that starts once the store is
     # committed: a thread would hold the GIL the model's import needs, and a thread beside the
-    # encoder saved no time. On the BBC build the child's 6 s overlap the model load and the
-    # first batches, and the build no longer waits the 5 s Whoosh took in line.
+    # encoder saved no time. On the BBC build the child's 6 s run beside the encoder's first
+    # batches (whose stage grew 1.3 s), and the build no longer waits the 5 s Whoosh took in line.
     encoder_job.start()
     if prev_gen is not None:
         with timer("copy previous"):

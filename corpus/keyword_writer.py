@@ -127,15 +127,6 @@ def _exit_when_orphaned() -> None:
     os._exit(3)
 
 
-def _counted(rows: Iterable, out) -> Iterator:
-    n = 0
-    for n, row in enumerate(rows, start=1):
-        if n % REPORT_EVERY == 0:
-            print(n, file=out, flush=True)
-        yield row
-    print(n, file=out, flush=True)
-
-
 def main() -> int:
     from .keyword import KeywordIndex
     from .store import Store
@@ -144,17 +135,21 @@ def main() -> int:
     job = json.loads(sys.stdin.readline())
     threading.Thread(target=_exit_when_orphaned, daemon=True).start()
     written = 0
+
+    def counted(rows: Iterable) -> Iterator:
+        """The rows, reporting every REPORT_EVERY-th and the last on stdout."""
+        nonlocal written
+        for written, row in enumerate(rows, start=1):
+            if written % REPORT_EVERY == 0:
+                print(written, flush=True)
+            yield row
+        print(written, flush=True)
+
     try:
         keyword = KeywordIndex.open(Path(job["index"]))
         store = Store(Path(job["store"]), readonly=True)
         try:
-            def rows():
-                nonlocal written
-                for row in store.paragraph_rows(from_pid=job["first_pid"]):
-                    written += 1
-                    yield row
-
-            keyword.update(job["remove"], _counted(rows(), sys.stdout))
+            keyword.update(job["remove"], counted(store.paragraph_rows(from_pid=job["first_pid"])))
         finally:
             store.close()
             keyword.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -91,7 +92,8 @@ def eval_qa_command(
     result = figures(outcomes, default)
     result["curve"] = curve(outcomes, [round(0.30 + 0.02 * i, 2) for i in range(21)])
     if calibrate:
-        result["calibrated_threshold"] = round(choose_threshold(outcomes), 4)
+        # rounded down: rounding up could drop the very question it was chosen to keep answered
+        result["calibrated_threshold"] = math.floor(choose_threshold(outcomes) * 10_000) / 10_000
         result["at_calibrated_threshold"] = figures(outcomes, result["calibrated_threshold"])
         result["held_out"] = held_out_check(outcomes)
     if as_json:

@@ -473,7 +473,7 @@ def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sour
         "keyword": {
             "engine": f"whoosh-reloaded {version('whoosh-reloaded')}",
             "analyzer": ANALYZER_ID,
-            "scoring": {"name": "BM25F", "B": BM25_B, "K1": BM25_K1},
+            "scoring": {"name": "BM25F", "idf": "lucene", "B": BM25_B, "K1": BM25_K1},
             "title_boost": TITLE_BOOST,
         },
         "encoder": _encoder_record(tmp, embedder),

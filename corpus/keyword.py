@@ -16,6 +16,12 @@ Choices (measured on SciFact's train queries, see the README):
   keeps doubled consonants, ``running -> runn``) and NLTK's 127-word English
   stop list, which covers question words (*what*, *how*, *do*) that the
   default 34-word list lets through.
+- Lucene's BM25 idf, ``log(1 + (N - n + 0.5) / (n + 0.5))``, instead of Whoosh's
+  ``log(N / (n + 1)) + 1``, whose ``+ 1`` keeps a term found in every paragraph
+  at a third of the weight of one found in a tenth of them (Lucene's: next to
+  nothing against 2.3): on SciFact train,
+  keyword nDCG@10 0.698 -> 0.700 and hybrid 0.7414 -> 0.7451 (both halves of
+  the queries gained). Both the fast path and Whoosh's matchers use it.
 - Questions are not Boolean queries: terms are OR-ed; AND grouping returns
   nothing for most natural-language questions. A plain sum of the terms' scores
   (``OrGroup``) scored as well as Whoosh's coordination factor
@@ -30,6 +36,7 @@ Choices (measured on SciFact's train queries, see the README):
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,6 +58,19 @@ ANALYZER_ID = "whoosh-LanguageAnalyzer(en)/snowball/nltk-stop/v2-paragraphs"
 TITLE_BOOST = 0.3
 BM25_B = 0.75
 BM25_K1 = 1.2
+
+
+class BM25(scoring.BM25F):
+    """Whoosh's BM25F with the idf of Lucene's BM25 (Robertson-Sparck Jones, kept
+    positive by the ``1 +``); the searcher caches it per term."""
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        n = parent.doc_frequency(fieldname, text)
+        total = parent.doc_count_all()
+        return math.log(1 + (total - n + 0.5) / (n + 0.5))
+
+
 #: Words of a query kept for the keyword side (the rest of a huge query is ignored).
 MAX_QUERY_TERMS = 64
 
@@ -190,7 +210,7 @@ class KeywordIndex:
     def _searcher(self):
         searcher = getattr(self._local, "searcher", None)
         if searcher is None:
-            searcher = self._ix.searcher(weighting=scoring.BM25F(B=BM25_B, K1=BM25_K1))
+            searcher = self._ix.searcher(weighting=BM25(B=BM25_B, K1=BM25_K1))
             self._local.searcher = searcher
             self._local.fast = _TermAtATime.over(searcher)
             with self._searchers_lock:
@@ -227,7 +247,7 @@ class _TermAtATime:
 
     This reads each term's posting blocks (document numbers and frequencies) and
     the per-document field lengths Whoosh stores, and computes the very formula
-    of ``whoosh.scoring.BM25F`` with the searcher's own idf and average lengths, so
+    of ``whoosh.scoring.BM25F`` with the searcher's own idf (:class:`BM25`'s) and average lengths, so
     scores equal Whoosh's (a test compares them); only the time differs. It reads
     Whoosh's on-disk structures through attributes of whoosh-reloaded 2.7's codec;
     if they are not there, searches go through Whoosh's matchers as before.
@@ -283,7 +303,7 @@ class _TermAtATime:
             return []
         docs_all = np.concatenate(docs)
         totals = np.bincount(docs_all, weights=np.concatenate(scores), minlength=self._total)
-        hit = np.flatnonzero(totals)  # every matched document scores above 0 (idf >= 1)
+        hit = np.flatnonzero(totals)  # every matched document scores above 0 (idf > 0)
         best = hit[np.argpartition(-totals[hit], limit - 1)[:limit]] if len(hit) > limit else hit
         order = np.lexsort((best, -totals[best]))  # score descending, then document number
         return [(int(d), float(totals[d])) for d in best[order]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from corpus import build
@@ -67,6 +69,29 @@ def test_only_plain_word_queries_take_the_fast_path(tmp_path, bbc_sample):
             assert not parsed.empty and "oil" in parsed.terms  # a phrase's words count too
             assert _plain_terms(parsed.query) is None
             assert kw.search(parsed, 10) == _whoosh(kw, parsed, 10)
+
+
+def test_idf_is_lucenes_and_both_paths_use_it(tmp_path):
+    """Whoosh's own idf, log(N / (n + 1)) + 1, would give a word in every paragraph
+    a third of the weight of a word in a tenth of them; Lucene's gives it next to nothing."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for i in range(20):
+        extra = " Quarterly sales fell." if i % 10 == 0 else ""
+        (folder / f"a{i}.txt").write_text(f"Story {i}\n\nThe company report number {i} was published.{extra}\n")
+    build([folder], tmp_path / "index")
+    with _open(tmp_path / "index") as kw:
+        searcher = kw._searcher()
+        total = searcher.doc_count_all()
+        assert total == 20
+        common, rare = kw.idf(["report", "sale"]).values()
+        assert common == pytest.approx(math.log(1 + 0.5 / 20.5))
+        assert rare == pytest.approx(math.log(1 + 18.5 / 2.5))
+        assert common < 0.03 * rare
+        parsed = kw.parse("report sales")
+        ours, theirs = kw.search(parsed, 3), _whoosh(kw, parsed, 3)
+        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9)
+        assert ours[:2] == theirs[:2] and ours[1][1] > 20 * ours[2][1]  # the two with "sales" far ahead
 
 
 class _open:

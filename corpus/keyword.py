@@ -304,7 +304,11 @@ class _TermAtATime:
         docs_all = np.concatenate(docs)
         totals = np.bincount(docs_all, weights=np.concatenate(scores), minlength=self._total)
         hit = np.flatnonzero(totals)  # every matched document scores above 0 (idf > 0)
-        best = hit[np.argpartition(-totals[hit], limit - 1)[:limit]] if len(hit) > limit else hit
+        best = hit
+        if len(hit) > limit:  # the limit best; of equal scores at the cut, the first documents, as Whoosh keeps them
+            cut = np.partition(totals[hit], len(hit) - limit)[len(hit) - limit]
+            above = hit[totals[hit] > cut]
+            best = np.concatenate([above, hit[totals[hit] == cut][: limit - len(above)]])
         order = np.lexsort((best, -totals[best]))  # score descending, then document number
         return [(int(d), float(totals[d])) for d in best[order]]
 

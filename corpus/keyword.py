@@ -306,9 +306,10 @@ class _TermAtATime:
         hit = np.flatnonzero(totals)  # every matched document scores above 0 (idf > 0)
         best = hit
         if len(hit) > limit:  # the limit best; of equal scores at the cut, the first documents, as Whoosh keeps them
-            cut = np.partition(totals[hit], len(hit) - limit)[len(hit) - limit]
-            above = hit[totals[hit] > cut]
-            best = np.concatenate([above, hit[totals[hit] == cut][: limit - len(above)]])
+            scores_hit = totals[hit]
+            cut = np.partition(scores_hit, len(hit) - limit)[len(hit) - limit]
+            above = hit[scores_hit > cut]
+            best = np.concatenate([above, hit[scores_hit == cut][: limit - len(above)]])
         order = np.lexsort((best, -totals[best]))  # score descending, then document number
         return [(int(d), float(totals[d])) for d in best[order]]
 

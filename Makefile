@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run test build bench clean
+.PHONY: install run test build bench train clean
 
 SIZES ?= 10k
 
@@ -38,6 +38,10 @@ test: install
 # timings are measured here, never asserted in tests; figures go to bench/results/
 bench: install
 	$(PY) bench/run.py --sizes $(SIZES)
+
+# the answer models (qa/answer/model.json) from SQuAD 2.0 and the BBC development questions
+train: install
+	$(PY) -m qa.train
 
 clean:
 	rm -rf $(VENV) indexes/default indexes/eval

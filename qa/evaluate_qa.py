@@ -1,6 +1,14 @@
-"""Answer quality on a SQuAD-format file (``data[].paragraphs[].context`` and ``qas``).
+"""Answer quality on a question file: SQuAD-format JSON, or JSON Lines questions over a corpus.
 
-Every context becomes an article of its own; every question is asked once.
+Two shapes of question file:
+
+- **SQuAD** (``data[].paragraphs[].context`` and ``qas``): every context becomes
+  an article of its own, indexed from the file itself.
+- **JSON Lines** (the shape of BBC News' ``questions-dev.jsonl``): one question
+  per line with ``question``, ``kind``, ``file`` and 1-based ``paragraph`` of
+  the gold paragraph, and the ``answer`` string (``null`` when no article
+  answers it), asked of an index built over the corpus's folder.
+
 For answerable questions: is the gold paragraph among the top 1 / 5 passages,
 do the quotes contain a gold answer string, how long are the quotes; for
 unanswerable ones: is the question declined. Because the threshold only
@@ -13,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.errors import SourceError
@@ -30,8 +38,11 @@ TARGET_ANSWERED = 0.90
 class Question:
     id: str
     text: str
-    article_id: str  # of the gold paragraph
+    article_id: str | None  # of the gold paragraph (None when unanswerable)
     answers: tuple[str, ...]  # empty when unanswerable
+    paragraph: int | None = None  # 1-based number of the gold paragraph; None: any paragraph of the article
+    kind: str = ""
+    group: str = ""  # what held-out checks split by: the source article (SQuAD) or file
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,32 @@ class Outcome:
     confidence: float
     in_quote: bool
     quote_words: int
+    quotes: tuple[str, ...] = ()
+    cited: tuple[str, ...] = field(default=())  # "article ¶n" of each quote
+
+    def detail(self, threshold: float) -> dict:
+        q = self.question
+        return {
+            "id": q.id,
+            "kind": q.kind,
+            "question": q.text,
+            "gold": f"{q.article_id} ¶{q.paragraph}" if q.article_id and q.paragraph else q.article_id,
+            "answer": q.answers[0] if q.answers else None,
+            "rank": self.rank,
+            "confidence": round(self.confidence, 4),
+            "answered": self.confidence >= threshold,
+            "in_quote": self.in_quote,
+            "quotes": list(self.quotes),
+            "cited": list(self.cited),
+        }
+
+
+def load_questions(path: str | os.PathLike[str]) -> tuple[list[dict] | None, list[Question]]:
+    """A question file of either shape: SQuAD JSON gives its contexts as records, JSON Lines gives none."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        return None, load_jsonl_questions(path)
+    return load_squad(path)
 
 
 def load_squad(path: str | os.PathLike[str]) -> tuple[list[dict], list[Question]]:
@@ -48,20 +85,60 @@ def load_squad(path: str | os.PathLike[str]) -> tuple[list[dict], list[Question]
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         articles = data["data"]
+        docs, questions = [], []
+        for article in articles:
+            title = article["title"].replace("_", " ")
+            for i, paragraph in enumerate(article["paragraphs"]):
+                doc_id = f"{article['title']}/{i}"
+                docs.append({"_id": doc_id, "title": title, "text": paragraph["context"]})
+                for qa in paragraph["qas"]:
+                    answers = () if qa.get("is_impossible") else tuple(a["text"] for a in qa["answers"])
+                    kind = "answerable" if answers else "unanswerable"
+                    questions.append(Question(qa["id"], qa["question"], doc_id, answers, kind=kind, group=article["title"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"not a SQuAD-format file: {path} ({exc})") from exc
-    docs, questions = [], []
-    for article in articles:
-        title = article["title"].replace("_", " ")
-        for i, paragraph in enumerate(article["paragraphs"]):
-            doc_id = f"{article['title']}/{i}"
-            docs.append({"_id": doc_id, "title": title, "text": paragraph["context"]})
-            for qa in paragraph["qas"]:
-                answers = () if qa.get("is_impossible") else tuple(a["text"] for a in qa["answers"])
-                questions.append(Question(qa["id"], qa["question"], doc_id, answers))
     if not questions:
         raise SourceError(f"no questions in {path}")
     return docs, questions
+
+
+def load_jsonl_questions(path: str | os.PathLike[str]) -> list[Question]:
+    """Questions in JSON Lines: ``question``, ``kind``, ``file``, ``paragraph``, ``answer`` (null: unanswerable)."""
+    questions = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read the question file {path}: {exc}") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = record["question"]
+            answer = record.get("answer")
+            if not isinstance(text, str) or not text.strip() or (answer is not None and not isinstance(answer, str)):
+                raise ValueError("question and answer must be text")
+            paragraph = record.get("paragraph")
+            answers = (answer,) if answer else ()
+            file = record.get("file") if answers else None
+            if answers and not file:
+                raise ValueError("an answerable question needs its file")
+            questions.append(
+                Question(
+                    str(record.get("id", n)),
+                    text,
+                    file,
+                    answers,
+                    int(paragraph) if answers and paragraph is not None else None,
+                    record.get("kind") or ("answerable" if answers else "unanswerable"),
+                    file or str(record.get("id", n)),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SourceError(f"{path}, line {n}: not a question record ({exc})") from None
+    if not questions:
+        raise SourceError(f"no questions in {path}")
+    return questions
 
 
 def ensure_index(docs: list[dict], cache: Path, *, progress=None) -> Path:
@@ -74,17 +151,44 @@ def ensure_index(docs: list[dict], cache: Path, *, progress=None) -> Path:
     return build_cache([corpus], cache, progress=progress)
 
 
+def _is_gold(question: Question, article_id: str, paragraph: int) -> bool:
+    """Article ids are paths under the folder given to the build (``bbc/sport/1.txt``);
+    a question file names the file under that folder (``sport/1.txt``)."""
+    gold = question.article_id
+    if gold is None or not (article_id == gold or article_id.endswith("/" + gold.lstrip("/"))):
+        return False
+    return question.paragraph is None or paragraph == question.paragraph
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """Whether a gold answer occurs in ``text``, as whole words, ignoring case and punctuation."""
+    padded = f" {normalize(text)} "
+    return any(normalize(a) and f" {normalize(a)} " in padded for a in answers)
+
+
+def outcome(question: Question, draft) -> Outcome:
+    """How one drafted answer fares against its question's gold paragraph and answers."""
+    rank = next((i for i, h in enumerate(draft.passages, start=1) if _is_gold(question, h.article_id, h.paragraph)), None)
+    quoted = " ".join(x.text for x in draft.quotes)
+    in_quote = bool(question.answers) and contains_answer(quoted, question.answers)
+    words = sum(len(x.text.split()) for x in draft.quotes)
+    return Outcome(
+        question,
+        rank,
+        draft.confidence,
+        in_quote,
+        words,
+        tuple(" ".join(x.text.split()) for x in draft.quotes),
+        tuple(f"{x.hit.article_id} ¶{x.hit.paragraph}" for x in draft.quotes),
+    )
+
+
 def run(lib: Library, questions: Sequence[Question], *, on_progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
     answerer = lib.answerer
     outcomes = []
     for n, q in enumerate(questions, start=1):
-        draft = answerer.draft(q.text)
-        rank = next((i for i, h in enumerate(draft.passages, start=1) if h.article_id == q.article_id), None)
-        quoted = normalize(" ".join(x.text for x in draft.quotes))
-        in_quote = bool(q.answers) and any(normalize(a) and f" {normalize(a)} " in f" {quoted} " for a in q.answers)
-        words = sum(len(x.text.split()) for x in draft.quotes)
-        outcomes.append(Outcome(q, rank, draft.confidence, in_quote, words))
-        if on_progress and (n % 50 == 0 or n == len(questions)):
+        outcomes.append(outcome(q, answerer.draft(q.text)))
+        if on_progress and (n % 10 == 0 or n == len(questions)):
             on_progress(n, len(questions))
     return outcomes
 
@@ -110,6 +214,12 @@ def figures(outcomes: Sequence[Outcome], threshold: float) -> dict[str, float]:
     }
 
 
+def by_kind(outcomes: Sequence[Outcome], threshold: float) -> dict[str, dict[str, float]]:
+    """The figures of each kind of question (``keyword``, ``paraphrase``, ``unanswerable``…)."""
+    kinds = sorted({o.question.kind for o in outcomes})
+    return {k: figures([o for o in outcomes if o.question.kind == k], threshold) for k in kinds}
+
+
 def curve(outcomes: Sequence[Outcome], thresholds: Sequence[float]) -> list[dict[str, float]]:
     return [figures(outcomes, t) for t in thresholds]
 
@@ -125,10 +235,10 @@ def calibrate(outcomes: Sequence[Outcome], target: float = TARGET_ANSWERED) -> f
 
 def held_out_check(outcomes: Sequence[Outcome], target: float = TARGET_ANSWERED) -> dict[str, float]:
     """Calibrate on every other article, report on the rest: how well the threshold carries over."""
-    articles = sorted({o.question.article_id.rsplit("/", 1)[0] for o in outcomes})
-    first = set(articles[::2])
-    fit = [o for o in outcomes if o.question.article_id.rsplit("/", 1)[0] in first]
-    held = [o for o in outcomes if o.question.article_id.rsplit("/", 1)[0] not in first]
+    groups = sorted({o.question.group for o in outcomes})
+    first = set(groups[::2])
+    fit = [o for o in outcomes if o.question.group in first]
+    held = [o for o in outcomes if o.question.group not in first]
     if not fit or not held:
         return {}
     return figures(held, calibrate(fit, target))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,34 +17,17 @@ from corpus.errors import CorpusError, QueryError
 from corpus.index import Index, current_generation, default_index_dir
 
 from . import fusion
+from .answer import Answer, Answerer
 from .hits import Hit, Hits
+from .query import MAX_QUERY_CHARS, clean_query  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "keyword", "vector")
 #: Candidates taken from each side before fusing.
 DEPTH = 100
-#: Longer queries are cut here (the embedder reads 256 word pieces, the keyword side 64 words).
-MAX_QUERY_CHARS = 4000
 #: How often a library looks for a newly published generation.
 REFRESH_SECONDS = 1.0
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def clean_query(query: object) -> tuple[str, list[str]]:
-    """Normalise user text for searching; raise :class:`QueryError` if nothing is left."""
-    if not isinstance(query, str):
-        raise QueryError(f"a query must be text, not {type(query).__name__}")
-    notices = []
-    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", query))
-    text = " ".join(text.split())
-    if len(text) > MAX_QUERY_CHARS:
-        cut = text.rfind(" ", 0, MAX_QUERY_CHARS)
-        text = text[: cut if cut > 0 else MAX_QUERY_CHARS]
-        notices.append(f"the query was cut to its first {len(text):,} characters")
-    if not text:
-        raise QueryError("the query is empty")
-    return text, notices
 
 
 class Library:
@@ -235,15 +216,13 @@ class Library:
         return keyword, vector, mode
 
     # -- answers ------------------------------------------------------------------
-    def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid"):
+    def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid") -> Answer:
         """An extractive answer with cited quotes, or a plain decline; see :mod:`qa.answer`."""
         return self.answerer.ask(question, history, k=k, mode=mode)
 
     @property
-    def answerer(self):
+    def answerer(self) -> Answerer:
         """The :class:`qa.answer.Answerer` of this library (created on first use)."""
-        from .answer import Answerer
-
         with self._lock:
             if self._answerer_instance is None:
                 self._answerer_instance = Answerer(self)
@@ -253,19 +232,15 @@ class Library:
         """Normalised embeddings of texts with the index's model."""
         return self._snapshot().embedder.encode(list(texts))
 
-    def term_overlap(self, query: str, texts: Sequence[str]) -> list[float]:
-        """For each text, the IDF-weighted share of the query's terms it contains."""
+    def query_terms(self, query: str) -> dict[str, float]:
+        """The analysed terms of a query, each with its inverse document frequency."""
         keyword = self._snapshot().keyword
         parsed = keyword.parse(query)
-        if parsed.empty:
-            return [0.0] * len(texts)
-        weights = keyword.idf(parsed.terms)
-        total = sum(weights.values()) or 1.0
-        out = []
-        for text in texts:
-            stems = keyword.stems(text)
-            out.append(sum(w for t, w in weights.items() if t in stems) / total)
-        return out
+        return {} if parsed.empty else keyword.idf(parsed.terms)
+
+    def stems(self, text: str) -> set[str]:
+        """The analysed terms of a text, as the keyword index sees them."""
+        return self._snapshot().keyword.stems(text)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed many queries at once (for evaluations and benchmarks)."""

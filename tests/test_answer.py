@@ -32,7 +32,50 @@ def test_how_many_executed_quotes_the_58(seed_lib):
     _check_verbatim(seed_lib, answer)
 
 
-@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2018 World Cup?"])
+@pytest.mark.parametrize(
+    ("question", "paragraphs"),
+    [
+        ("How many people did ISIS execute?", {2}),
+        pytest.param(
+            "Who led the rebellion?",
+            {3, 4},
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: the paragraphs restating the rebellion (¶1, ¶2) outrank 'spearheaded by an ISIS commander' (¶3), "
+                "which shares no word with the question",
+            ),
+        ),
+        ("Where were the weapons stored?", {5}),
+        ("What did Abadi say in his radio broadcast?", {8, 9}),
+        ("How did they find out about the plot?", {5}),
+    ],
+)
+def test_the_chats_examples_are_answered_from_the_right_paragraph(seed_lib, question, paragraphs):
+    answer = seed_lib.ask(question)
+    assert answer.answered, answer.text
+    assert answer.quotes[0].hit.paragraph in paragraphs, [(q.hit.paragraph, q.text) for q in answer.quotes]
+    _check_verbatim(seed_lib, answer)
+
+
+def test_chat_examples_are_the_ones_tested():
+    from ui.app import EXAMPLES
+
+    assert set(EXAMPLES) <= {
+        "How many people did ISIS execute?",
+        "Who led the rebellion?",
+        "Where were the weapons stored?",
+        "What did Abadi say in his radio broadcast?",
+    }
+
+
+def test_the_answer_span_is_marked_inside_the_quote(seed_lib):
+    answer = seed_lib.ask("How many people did ISIS execute?")
+    quote = answer.quotes[0]
+    assert quote.answer is not None and quote.answer_text == "58"
+    assert "**58**" in answer.text
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2018 World Cup?", "When did Real Madrid win the 2005 cup final?"])
 def test_off_topic_questions_are_declined_with_closest_passages(seed_lib, question):
     answer = seed_lib.ask(question)
     assert not answer.answered
@@ -65,7 +108,7 @@ def test_resolve_followup():
 
 def test_quotes_are_distinct_few_and_cited_in_order(seed_lib):
     for question in ["Who was the commander?", "Where were the weapons stored?", "What did Abadi say in his radio broadcast?", MOSUL]:
-        answer = seed_lib.ask(question)
+        answer = seed_lib.answerer.draft(question)  # the quotes, whether or not the threshold lets them through
         assert 1 <= len(answer.quotes) <= 3
         texts = [" ".join(q.text.split()).lower() for q in answer.quotes]
         assert len(set(texts)) == len(texts)
@@ -120,6 +163,9 @@ def test_ask_cli_json_and_history(seed_index):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["answered"] and data["quotes"][0]["start"] < data["quotes"][0]["end"]
+    assert data["quotes"][0]["answer_text"] == "58"
+    a, b = data["quotes"][0]["answer"]
+    assert data["quotes"][0]["text"][a:b] == "58"
     assert {"title", "paragraph", "source", "number"} <= set(data["sources"][0])
 
     result = runner.invoke(app, ["ask", "Who led it?", "--history", MOSUL, "--index", str(seed_index)])

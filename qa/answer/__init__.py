@@ -25,14 +25,6 @@ from .render import CLOSEST, NOT_IN_CORPUS, marked_quote, md_escape, render_quot
 from .types import Answer, Quote, Retrieval, Source
 
 
-def __getattr__(name: str):
-    if name == "THRESHOLD":  # the trained model's threshold
-        from .model import load_model
-
-        return load_model().threshold
-    raise AttributeError(name)
-
-
 __all__ = [
     "CLOSEST",
     "MAX_QUOTES",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,6 @@ FOCUS = 0.8
 SENTENCE_FEATURES = (
     "semantic",
     "semantic_neighbour",
-    "semantic_titled",
     "lexical",
     "lexical_prev",
     "lexical_next",
@@ -79,6 +79,7 @@ QUESTION_FEATURES = (
     "missing_share_article",
 )
 
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="answer-tagger")
 _COMPOUND = re.compile(r"[\w.]+(?:-\w+)+")
 
 
@@ -119,6 +120,7 @@ class Analysis:
     typed: np.ndarray
     names_article: np.ndarray  # the same, over every passage of the sentence's article
     numbers_article: np.ndarray
+    any_name_found: bool  # some word of some name the question gives is in some passage
     rarest_missing_article: np.ndarray  # idf of the rarest question term missing from the article's passages (/10)
     missing_share_article: np.ndarray  # idf-weighted share of question terms missing from them
 
@@ -130,7 +132,7 @@ class Analysis:
         q = self.question
         if q.numbers and self.numbers_article[best] < 1.0:
             return "the passages do not mention " + ", ".join(f"“{n}”" for n in sorted(q.numbers))
-        if q.names and self.names_paragraph.max() == 0.0:
+        if q.names and not self.any_name_found:
             return "the passages do not mention " + ", ".join(f"“{n}”" for n in q.names)
         if q.wants and not any(s.candidates for s in self.sentences):
             return f"the passages hold nothing of the kind the question asks for ({q.wh})"
@@ -189,37 +191,37 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     hits = retrieval.passages
     focus = retrieval.question
     query = retrieval.query
-    question_spans = tagger.spans([focus])[0]
-    info = analyse(focus, question_spans)
-    if query != focus:  # a follow-up: the names of the conversation are given too
-        earlier = analyse(query, tagger.spans([query])[0])
-        info = QuestionInfo(info.text, info.wh, info.wants, info.numbers | earlier.numbers, tuple(dict.fromkeys(info.names + earlier.names)), info.words | earlier.words)
+    # the tagger runs beside the embedder (both spend their time outside the interpreter lock)
+    tagged = _POOL.submit(tagger.spans, [focus, query] + [h.text for h in hits])
+    kept = [
+        [(a, b) for a, b in sentence_spans(h.text) if len(h.text[a:b].split()) >= MIN_SENTENCE_WORDS][:MAX_SENTENCES_PER_PASSAGE]
+        for h in hits
+    ]
+    texts = [h.text[a:b] for h, spans in zip(hits, kept) for a, b in spans]
+    qvecs = embed([query, focus] if focus != query else [query]) if texts else None
+    # a sentence is read in its article: "He was arrested in Barstow" says more under its
+    # headline (held out, SQuAD: the sentence chosen right 0.785 with the headline, 0.74 without)
+    svecs = embed([f"{h.title}. {h.text[a:b]}" for h, spans in zip(hits, kept) for a, b in spans]) if texts else None
+    spans_of = tagged.result()
 
-    paragraph_spans = tagger.spans([h.text for h in hits]) if hits else []
+    info = analyse(focus, spans_of[0])
+    if query != focus:  # a follow-up: the names of the conversation are given too
+        earlier = analyse(query, spans_of[1])
+        info = QuestionInfo(info.text, info.wh, info.wants, info.numbers | earlier.numbers, tuple(dict.fromkeys(info.names + earlier.names)), info.words | earlier.words)
+    paragraph_spans = spans_of[2:]
     sentences: list[Sentence] = []
-    per_hit: list[list[tuple[int, int]]] = []
     for h_index, hit in enumerate(hits):
-        kept = [(a, b) for a, b in sentence_spans(hit.text) if len(hit.text[a:b].split()) >= MIN_SENTENCE_WORDS][:MAX_SENTENCES_PER_PASSAGE]
-        per_hit.append(kept)
-        for s_index, (a, b) in enumerate(kept):
+        for s_index, (a, b) in enumerate(kept[h_index]):
             cands, primary = _new_candidates(hit.text, paragraph_spans[h_index], a, b, info)
             sentences.append(Sentence(h_index, s_index, a, b, cands, primary))
     n = len(sentences)
     empty = np.zeros(0)
     if not n:
-        return Analysis(retrieval, info, [], np.zeros((0, len(SENTENCE_FEATURES))), empty, empty, empty, empty, empty, empty, empty, empty, empty, empty)
+        return Analysis(retrieval, info, [], np.zeros((0, len(SENTENCE_FEATURES))), empty, empty, empty, empty, empty, empty, empty, empty, True, empty, empty)
 
-    texts = [hits[s.hit_index].text[s.start : s.end] for s in sentences]
-    qtexts = [query, focus] if focus != query else [query]
-    qvecs = embed(qtexts)
-    svecs = embed(texts)
-    # a sentence read in its article: "He was arrested in Barstow" says more under its headline
-    tvecs = embed([f"{hits[s.hit_index].title}. {t}" for s, t in zip(sentences, texts)])
     semantic = svecs @ qvecs[0]
-    titled = tvecs @ qvecs[0]
     if focus != query:
         semantic = FOCUS * (svecs @ qvecs[1]) + (1 - FOCUS) * semantic
-        titled = FOCUS * (tvecs @ qvecs[1]) + (1 - FOCUS) * titled
 
     terms = corpus.query_terms(query)
     total = sum(terms.values()) or 1.0
@@ -256,8 +258,10 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     for st in paragraph_stems:
         missing = [w for t, w in terms.items() if t not in st]
         rarest.append(max(missing) / max_idf if missing and max_idf > 0 else 0.0)
-    name_stems = [corpus.stems(name) for name in info.names]
+    # "777s" is the plural of a model name the passages write "777"
+    name_stems = [{re.sub(r"^(\d+)s$", r"\1", t) for t in corpus.stems(name)} for name in info.names]
     name_stems = [s for s in name_stems if s]
+    any_name_found = any(ns & (st | {re.sub(r"^(\d+)s$", r"\1", t) for t in st}) for ns in name_stems for st in paragraph_stems) if name_stems else True
 
     def names_covered(stems: set[str]) -> float:
         return sum(1 for ns in name_stems if ns <= stems) / len(name_stems) if name_stems else 1.0
@@ -308,7 +312,6 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         rows[i] = (
             semantic[i],
             neighbour_sem,
-            titled[i],
             lexical[i],
             lex_prev,
             lex_next,
@@ -344,6 +347,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         rows[:, SENTENCE_FEATURES.index("typed_candidate")],
         np.array(art_names)[by_hit],
         np.array(art_numbers)[by_hit],
+        any_name_found,
         np.array(art_rarest)[by_hit],
         np.array(art_missing)[by_hit],
     )

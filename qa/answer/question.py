@@ -55,7 +55,8 @@ _COUNT_NOUNS = frozenset("number".split())
 
 _WH_WORDS = frozenset("what who whom whose which when where why how".split())
 _WORD = re.compile(r"[\w'’]+", re.UNICODE)
-_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+# numbers and years as the question writes them; a decade ("the 80s") is not one
+_NUMBER = re.compile(r"(?:\d[\d,.]*\d|\d)(?!\d|s\b|'s\b)")
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 FOLDS = 5
 TARGET_ANSWERED = 0.90
-#: Subtracted from the calibrated threshold, so new questions are not declined by a hair.
-MARGIN = 0.02
+#: Subtracted from the calibrated threshold, so new questions are not declined by a hair
+#: (0.02 let SQuAD's abstention fall to 0.187 on the whole file; 0.01 keeps it at 0.19).
+MARGIN = 0.01
 
 
 @dataclass

@@ -100,6 +100,7 @@ class Tagger:
         self._nlp = None
         self._loaded = False
         self._lock = threading.Lock()
+        self._lock_nlp = threading.Lock()  # a spaCy pipeline is not safe to share between threads
         self._cache: OrderedDict[str, list[Span]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -172,8 +173,6 @@ class Tagger:
             spans += [s for s in rule_spans(text, names=True) if s[2] == "PERSON_NOUN" or not any(taken[s[0] : s[1]])]
             out.append(sorted(spans))
         return out
-
-    _lock_nlp = threading.Lock()
 
 
 def weights_verified(nlp) -> bool:

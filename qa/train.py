@@ -31,17 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer.answerer import Answerer, choose_quotes
+from .answer.answerer import Answerer, Draft, choose_quotes
 from .answer.features import QUESTION_FEATURES, SENTENCE_FEATURES, Analysis
 from .answer.model import MODEL_FILE, AnswerModel, Logistic
 from .evaluate import build_cache
-from .evaluate_qa import Question, contains_answer, ensure_index, load_jsonl_questions, load_squad
+from .evaluate_qa import TARGET_ANSWERED, Outcome, Question, calibrate, contains_answer, curve, ensure_index, figures, load_jsonl_questions, load_squad, outcome
 from .library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 FOLDS = 5
-TARGET_ANSWERED = 0.90
 #: Subtracted from the calibrated threshold, so new questions are not declined by a hair
 #: (0.02 let SQuAD's abstention fall to 0.187 on the whole file; 0.01 keeps it at 0.19).
 MARGIN = 0.01
@@ -53,12 +52,9 @@ class Example:
     question: Question
     analysis: Analysis
     labels: np.ndarray  # per sentence: holds a gold answer
-    gold_rank: int | None
 
 
 def collect(lib: Library, dataset: str, questions: list[Question], answerer: Answerer, progress: bool = True) -> list[Example]:
-    from .evaluate_qa import _is_gold
-
     out = []
     t0 = time.monotonic()
     for n, q in enumerate(questions, start=1):
@@ -68,8 +64,7 @@ def collect(lib: Library, dataset: str, questions: list[Question], answerer: Ans
         labels = np.array(
             [contains_answer(hits[s.hit_index].text[s.start : s.end], q.answers) for s in analysis.sentences], dtype=float
         ) if q.answers else np.zeros(len(analysis.sentences))
-        rank = next((i for i, h in enumerate(hits, start=1) if _is_gold(q, h.article_id, h.paragraph)), None)
-        out.append(Example(dataset, q, analysis, labels, rank))
+        out.append(Example(dataset, q, analysis, labels))
         if progress and n % 200 == 0:
             print(f"  {dataset}: {n}/{len(questions)} questions ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
     return out
@@ -181,49 +176,21 @@ def _out_of_fold_probabilities(examples: list[Example], k: int) -> list[np.ndarr
     return out
 
 
-def held_out(examples: list[Example]) -> list[tuple[float, bool, int]]:
-    """For every question, answered by models fitted without its fold: (confidence, answer in quote, quoted words)."""
+def held_out(examples: list[Example]) -> list[Outcome]:
+    """Every question answered by models fitted without its fold, scored as ``corpus eval-qa`` scores it."""
     folds = _folds(examples, FOLDS)
-    results: list[tuple[float, bool, int]] = [(0.0, False, 0)] * len(examples)
+    results: list[Outcome | None] = [None] * len(examples)
     for f in range(FOLDS):
-        train = [e for e, g in zip(examples, folds) if g != f]
-        sentence, answerable = fit(train)
+        sentence, answerable = fit([e for e, g in zip(examples, folds) if g != f])
         for i, (e, g) in enumerate(zip(examples, folds)):
             if g != f:
                 continue
             p = sentence.predict(e.analysis.features)
-            confidence = e.analysis.confidence(p, answerable)
-            quotes, _ = choose_quotes(e.analysis, p)
-            quoted = " ".join(q.text for q in quotes)
-            results[i] = (confidence, bool(e.question.answers) and contains_answer(quoted, e.question.answers), len(quoted.split()))
+            quotes, sources = choose_quotes(e.analysis, p)
+            r = e.analysis.retrieval
+            draft = Draft(r.question, r.query, r.passages, quotes, sources, e.analysis.confidence(p, answerable), r.notices)
+            results[i] = outcome(e.question, draft)
     return results
-
-
-def figures(examples: list[Example], results: list[tuple[float, bool, int]], threshold: float) -> dict[str, float]:
-    answerable = [(e, r) for e, r in zip(examples, results) if e.question.answers]
-    impossible = [(e, r) for e, r in zip(examples, results) if not e.question.answers]
-    answered = [(e, r) for e, r in answerable if r[0] >= threshold]
-
-    def share(n: int, d: int) -> float:
-        return round(n / d, 4) if d else 0.0
-
-    return {
-        "threshold": round(threshold, 4),
-        "recall@5": share(sum(1 for e, _ in answerable if e.gold_rank and e.gold_rank <= 5), len(answerable)),
-        "answer_in_quote": share(sum(1 for _, r in answered if r[1]), len(answerable)),
-        "mean_quote_words": round(sum(r[2] for _, r in answered) / len(answered), 1) if answered else 0.0,
-        "answered_rate": share(len(answered), len(answerable)),
-        "abstain_rate": share(sum(1 for _, r in impossible if r[0] < threshold), len(impossible)),
-        "answerable": len(answerable),
-        "unanswerable": len(impossible),
-    }
-
-
-def calibrate(examples: list[Example], results: list[tuple[float, bool, int]], target: float = TARGET_ANSWERED) -> float:
-    confidences = sorted((r[0] for e, r in zip(examples, results) if e.question.answers), reverse=True)
-    if not confidences:
-        return 0.5
-    return confidences[max(1, int(target * len(confidences) + 0.999999)) - 1]
 
 
 def _sha256(path: Path) -> str:
@@ -266,12 +233,12 @@ def main(argv: list[str] | None = None) -> int:
 
     results = held_out(examples)
     datasets = sorted({e.dataset for e in examples})
-    per = {d: ([e for e in examples if e.dataset == d], [r for e, r in zip(examples, results) if e.dataset == d]) for d in datasets}
-    threshold = min(calibrate(*per[d]) for d in datasets) - MARGIN
+    per = {d: [r for e, r in zip(examples, results) if e.dataset == d] for d in datasets}
+    threshold = min(calibrate(per[d], TARGET_ANSWERED) for d in datasets) - MARGIN
     report = {
         "threshold": round(threshold, 4),
-        "held_out": {d: figures(*per[d], threshold) for d in datasets},
-        "curves": {d: [figures(*per[d], t / 20) for t in range(21)] for d in datasets},
+        "held_out": {d: figures(per[d], threshold) for d in datasets},
+        "curves": {d: curve(per[d], [t / 20 for t in range(21)]) for d in datasets},
     }
     sentence, answerable_model = fit(examples)
     import sklearn

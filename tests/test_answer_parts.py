@@ -108,3 +108,20 @@ def test_the_entity_pipeline_is_the_verified_release():
     assert tagger.pipeline is not None, "spaCy's English pipeline is part of the install"
     assert weights_verified(tagger.pipeline)
     assert tagger.pipeline.pipe_names == ["tok2vec", "ner"]
+
+
+def test_batch_cache_computes_each_text_once_and_stays_bounded():
+    from qa.answer.cache import BatchCache
+
+    calls = []
+
+    def compute(texts):
+        calls.append(list(texts))
+        return [t.upper() for t in texts]
+
+    cache = BatchCache(compute, size=3)
+    assert cache(["a", "b", "a"]) == ["A", "B", "A"]
+    assert cache(["b", "c"]) == ["B", "C"]
+    assert calls == [["a", "b"], ["c"]]  # one call per batch, only for texts not seen
+    cache(["d", "e"])  # a and b are now the oldest beyond the bound
+    assert cache(["a"]) == ["A"] and calls[-1] == ["a"]

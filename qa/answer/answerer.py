@@ -8,8 +8,6 @@ not answer the question, with the closest passages shown as such.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +16,7 @@ import numpy as np
 
 from ..hits import Hit
 from ..query import clean_query
+from .cache import BatchCache
 from .entities import Tagger, default_tagger
 from .features import Analysis, analyse_retrieval, answer_span
 from .model import AnswerModel, load_model
@@ -41,8 +40,6 @@ MAX_QUOTES = 3
 RATIO = 0.15
 #: ... and only while the quotes stay this short (words).
 MAX_QUOTE_WORDS = 60
-
-Message = dict[str, str]
 
 
 @dataclass
@@ -89,8 +86,7 @@ class Answerer:
         self._threshold = threshold
         self.passages = passages
         self._tagger = tagger
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._embeddings = BatchCache(lambda texts: list(corpus.embed(texts)), 50_000)
 
     @property
     def model(self) -> AnswerModel:
@@ -162,23 +158,12 @@ class Answerer:
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings, computed at question time with a bounded cache.
 
-        Why not at build time: a question needs the sentences of 5 passages,
-        about 20-40 short sentences, which encode in tens of milliseconds,
-        while embedding every sentence of the corpus at build time would
-        roughly double the build (the embedder is the build's cost) and the
-        index size. The cache makes repeated passages free.
+        Why not at build time: a question needs the sentences of six passages,
+        a few dozen short sentences, while embedding every sentence of the
+        corpus at build time would roughly double the build (the embedder is the
+        build's cost) and the index size. The cache makes repeated passages free.
         """
-        with self._cache_lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            vecs = self._corpus.embed(missing)
-            with self._cache_lock:
-                for t, v in zip(missing, vecs):
-                    self._cache[t] = v
-                while len(self._cache) > 50_000:
-                    self._cache.popitem(last=False)
-        with self._cache_lock:
-            return np.stack([self._cache[t] if t in self._cache else self._corpus.embed([t])[0] for t in texts])
+        return np.stack(self._embeddings(texts))
 
 
 def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Quote], list[Source]]:
@@ -241,7 +226,7 @@ def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Q
             sources.append(Source.of(number_of[hit.id], hit))
         span = None
         for i in sorted(group, key=lambda i: -probabilities[i]):
-            found = answer_span(hit, sentences[i], hit.highlights)
+            found = answer_span(sentences[i], hit.highlights)
             if found:
                 span = (found[0] - a, found[1] - a)
                 break

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
+
+from .cache import BatchCache
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,7 @@ class Tagger:
         self._loaded = False
         self._lock = threading.Lock()
         self._lock_nlp = threading.Lock()  # a spaCy pipeline is not safe to share between threads
-        self._cache: OrderedDict[str, list[Span]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache = BatchCache(self._tag, cache_size)
 
     @property
     def pipeline(self):
@@ -145,17 +145,7 @@ class Tagger:
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
         """For each text, its entity spans ``(start, end, label)``, in order."""
         self._load()
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            found = self._tag(missing)
-            with self._lock:
-                for t, s in zip(missing, found):
-                    self._cache[t] = s
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            return [self._cache[t] if t in self._cache else self._tag([t])[0] for t in texts]
+        return self._cache(texts)
 
     def _tag(self, texts: list[str]) -> list[list[Span]]:
         if self._nlp is None:

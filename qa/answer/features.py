@@ -20,7 +20,6 @@ import numpy as np
 
 from corpus.split import sentence_spans
 
-from ..hits import Hit
 from .entities import Span, Tagger
 from .passages import Passages
 from .question import QuestionInfo, analyse, word_set
@@ -397,9 +396,9 @@ def _any_new_entity(text: str, spans: Sequence[Span], a: int, b: int, info: Ques
     return any(a <= s and e <= b and label not in ("ORDINAL",) and _is_new(text[s:e], info) for s, e, label in spans)
 
 
-def answer_span(hit: Hit, sentence: Sentence, highlights: Sequence[tuple[int, int]] = ()) -> tuple[int, int] | None:
+def answer_span(sentence: Sentence, highlights: Sequence[tuple[int, int]] = ()) -> tuple[int, int] | None:
     """The candidate of a sentence most likely to be the answer: the one nearest the
-    question's words in it (the hit's highlights), else the first; offsets in the hit's text."""
+    question's words in it (its hit's highlights), else the first; offsets in the hit's text."""
     if not sentence.candidates:
         return None
     marks = [(x + y) / 2 for x, y in highlights if sentence.start <= x < sentence.end]

@@ -125,3 +125,50 @@ def test_batch_cache_computes_each_text_once_and_stays_bounded():
     assert calls == [["a", "b"], ["c"]]  # one call per batch, only for texts not seen
     cache(["d", "e"])  # a and b are now the oldest beyond the bound
     assert cache(["a"]) == ["A"] and calls[-1] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "question, head",
+    [
+        ("Which design engineer is the 18th recipient of the Sawyer Award?", {"design", "engineer"}),
+        ("Who is the general manager of WRAZ-TV?", {"general", "manager"}),
+        ("which two countries beat Britain in the league table?", {"countries"}),
+        ("what kind of game is the first to use it?", {"game"}),
+        ("What is Texas Instruments' new chip called?", set()),
+        ("Who led the rebellion?", set()),
+    ],
+)
+def test_the_head_phrase_names_what_is_asked(question, head):
+    assert analyse(question).head == head
+
+
+def test_neighbours_reach_across_paragraphs_of_one_article():
+    from qa.answer.features import Sentence, _link_neighbours
+
+    def hit(article: str, paragraph: int) -> Hit:
+        return Hit(f"{article}#{paragraph}", article, "T", paragraph, "x", f"{article}.txt", 1.0, 0, 1)
+
+    # retrieved out of order: ¶2 of a (two sentences), ¶1 of a, ¶3 of b
+    hits = [hit("a", 2), hit("a", 1), hit("b", 3)]
+    sentences = [Sentence(0, 0, 0, 1, ()), Sentence(0, 1, 0, 1, ()), Sentence(1, 0, 0, 1, ()), Sentence(2, 0, 0, 1, ())]
+    _link_neighbours(sentences, hits)
+    assert (sentences[0].prev, sentences[0].next) == (2, 1)
+    assert (sentences[1].prev, sentences[1].next) == (0, None)  # ¶3 of a is not among the passages
+    assert (sentences[2].prev, sentences[2].next) == (None, 0)
+    assert (sentences[3].prev, sentences[3].next) == (None, None)  # another article
+
+
+def test_a_candidate_beside_the_head_phrase_is_marked(seed_lib):
+    from qa.answer.features import SENTENCE_FEATURES
+
+    answerer = seed_lib.answerer
+    analysis = answerer.analyse(answerer.retrieve("Which adviser on ISIS spoke to Reuters about the commander?"))
+    column = SENTENCE_FEATURES.index("head_near_candidate")
+    marked = {
+        analysis.retrieval.passages[s.hit_index].text[s.start : s.end]: row[column]
+        for s, row in zip(analysis.sentences, analysis.features)
+        if s.candidates
+    }
+    # "… Hisham al-Hashimi, adviser to the Iraqi government on ISIS, …"
+    assert [v for k, v in marked.items() if "Hisham al-Hashimi, adviser" in k] == [1.0]
+    assert any(v == 0.0 for v in marked.values())

@@ -28,6 +28,8 @@ from .types import Retrieval
 #: Fragments shorter than this (captions, credits, datelines) are not quoted on their own.
 MIN_SENTENCE_WORDS = 4
 MAX_SENTENCES_PER_PASSAGE = 80
+#: Words either side of a candidate where the question's head phrase marks it as the answer.
+HEAD_WINDOW = 4
 #: For a follow-up, the weight of the question as asked against the conversation in meaning.
 FOCUS = 0.8
 
@@ -47,6 +49,7 @@ SENTENCE_FEATURES = (
     "typed_candidate_x_lexical",
     "typed_candidate_x_lexical_prev",
     "candidate_context",
+    "head_near_candidate",
     "wants_type_without_candidate",
     "new_words",
     "any_new_entity",
@@ -100,6 +103,10 @@ class Sentence:
     end: int
     candidates: tuple[tuple[int, int], ...]  # spans (in the hit's text) of new candidates of the asked-for kind
     primary: bool = False  # one of them has exactly the asked-for label
+    # the sentences before and after it in its article, when among the passages' sentences
+    # (news paragraphs are often one sentence long: the answer is in the next paragraph)
+    prev: int | None = None
+    next: int | None = None
 
 
 @dataclass
@@ -206,13 +213,14 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     info = analyse(focus, spans_of[0])
     if query != focus:  # a follow-up: the names of the conversation are given too
         earlier = analyse(query, spans_of[1])
-        info = QuestionInfo(info.text, info.wh, info.wants, info.numbers | earlier.numbers, tuple(dict.fromkeys(info.names + earlier.names)), info.words | earlier.words)
+        info = QuestionInfo(info.text, info.wh, info.wants, info.numbers | earlier.numbers, tuple(dict.fromkeys(info.names + earlier.names)), info.words | earlier.words, info.head)
     paragraph_spans = spans_of[2:]
     sentences: list[Sentence] = []
     for h_index, hit in enumerate(hits):
         for s_index, (a, b) in enumerate(kept[h_index]):
             cands, primary = _new_candidates(hit.text, paragraph_spans[h_index], a, b, info)
             sentences.append(Sentence(h_index, s_index, a, b, cands, primary))
+    _link_neighbours(sentences, hits)
     n = len(sentences)
     empty = np.zeros(0)
     if not n:
@@ -282,32 +290,35 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     art_missing = [1.0 - share(article_stems[h.article_id]) for h in hits]
     art_numbers = [numbers_covered(article_text[h.article_id]) for h in hits]
     wants = 1.0 if info.wants else 0.0
+    head_stems = corpus.stems(" ".join(sorted(info.head))) if info.head else set()
 
     rows = np.zeros((n, len(SENTENCE_FEATURES)))
     prior = retrieval.prior
     for i, s in enumerate(sentences):
-        same_prev = i > 0 and sentences[i - 1].hit_index == s.hit_index
-        same_next = i + 1 < n and sentences[i + 1].hit_index == s.hit_index
-        neighbour_sem = max(semantic[i - 1] if same_prev else 0.0, semantic[i + 1] if same_next else 0.0)
-        lex_prev = lexical_alone[i - 1] if same_prev else 0.0
-        lex_next = lexical_alone[i + 1] if same_next else 0.0
+        before, after = s.prev, s.next
+        neighbour_sem = max(semantic[before] if before is not None else 0.0, semantic[after] if after is not None else 0.0)
+        lex_prev = lexical_alone[before] if before is not None else 0.0
+        lex_next = lexical_alone[after] if after is not None else 0.0
         near = sentence_stems[i] | title_stems[s.hit_index]
         near_text = texts[i]
-        if same_prev:
-            near = near | sentence_stems[i - 1]
-            near_text = texts[i - 1] + " " + near_text
-        if same_next:
-            near = near | sentence_stems[i + 1]
-            near_text = near_text + " " + texts[i + 1]
+        if before is not None:
+            near = near | sentence_stems[before]
+            near_text = texts[before] + " " + near_text
+        if after is not None:
+            near = near | sentence_stems[after]
+            near_text = near_text + " " + texts[after]
         typed = 1.0 if s.candidates else 0.0
         content = {t for t in sentence_stems[i] if len(t) > 2}
         new_words = len(content - set(terms)) / len(content) if content else 0.0
         hit = hits[s.hit_index]
         any_new = 1.0 if _any_new_entity(hit.text, paragraph_spans[s.hit_index], s.start, s.end, info) else 0.0
-        context = 0.0
+        context = head = 0.0
         for ca, cb in s.candidates:  # the question's words around a candidate: is it the one asked about?
             window = hit.text[max(s.start, ca - 60) : min(s.end, cb + 60)]
             context = max(context, share(stems(window)))
+            if head_stems and not head:  # "design engineer Takuo Miyagishima", "Tommy Schenck, WRAZ-TV's general manager"
+                beside = " ".join(hit.text[s.start : ca].split()[-HEAD_WINDOW:] + hit.text[cb : s.end].split()[:HEAD_WINDOW])
+                head = 1.0 if head_stems & corpus.stems(beside) else 0.0
         rows[i] = (
             semantic[i],
             neighbour_sem,
@@ -316,7 +327,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
             lex_next,
             para_share[s.hit_index],
             predicate_alone[i],
-            max(predicate_alone[i - 1] if same_prev else 0.0, predicate_alone[i + 1] if same_next else 0.0),
+            max(predicate_alone[before] if before is not None else 0.0, predicate_alone[after] if after is not None else 0.0),
             prior[s.hit_index],
             wants,
             typed,
@@ -324,6 +335,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
             typed * lexical[i],
             typed * lex_prev,
             context,
+            head,
             wants * (1.0 - typed),
             new_words,
             any_new,
@@ -350,6 +362,27 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         np.array(art_rarest)[by_hit],
         np.array(art_missing)[by_hit],
     )
+
+
+def _link_neighbours(sentences: list[Sentence], hits: Sequence) -> None:
+    """Set each sentence's ``prev`` and ``next``: the sentences beside it in its paragraph,
+    and across paragraphs of one article when both paragraphs are among the passages."""
+    first: dict[tuple[str, int], int] = {}
+    last: dict[tuple[str, int], int] = {}
+    for i, s in enumerate(sentences):
+        key = (hits[s.hit_index].article_id, hits[s.hit_index].paragraph)
+        first.setdefault(key, i)
+        last[key] = i
+    for i, s in enumerate(sentences):
+        hit = hits[s.hit_index]
+        if i > 0 and sentences[i - 1].hit_index == s.hit_index:
+            s.prev = i - 1
+        elif hit.paragraph is not None:
+            s.prev = last.get((hit.article_id, hit.paragraph - 1))
+        if i + 1 < len(sentences) and sentences[i + 1].hit_index == s.hit_index:
+            s.next = i + 1
+        elif hit.paragraph is not None:
+            s.next = first.get((hit.article_id, hit.paragraph + 1))
 
 
 def _words(text: str) -> set[str]:

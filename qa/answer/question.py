@@ -69,6 +69,9 @@ class QuestionInfo:
     numbers: frozenset[str]  # numbers and years the question names ("2005", "146,000")
     names: tuple[str, ...]  # proper names it names, as written ("Adam Ingram", "UKIP")
     words: frozenset[str]  # its words, lower case (to tell which candidates are new information)
+    #: the words that name what is asked for ("design engineer" of "Which design engineer…",
+    #: "general manager" of "Who is the general manager of…"): news writes them beside the answer
+    head: frozenset[str] = frozenset()
 
 
 def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> QuestionInfo:
@@ -79,7 +82,8 @@ def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> Que
     words = word_set(question)
     wh, wants = _answer_type([w.lower().strip("'’") for w in _WORD.findall(question)])
     names = _names(question, entities)
-    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words)
+    head = _head([w.lower().strip("'’") for w in _WORD.findall(question)])
+    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words, head)
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -138,6 +142,41 @@ def _answer_type(words: list[str]) -> tuple[str, frozenset[str]]:
                 return "which", NAME
             return "what", frozenset()
     return "other", frozenset()
+
+
+#: verbs that often follow a short question phrase ("which team beat …")
+_VERBS = frozenset("beat beats won win wins lost lose loses made make makes took take takes said say says got get gets led lead leads "
+                   "became become becomes went go goes came come comes gave give gives bought buy buys sold sell sells told tell tells "
+                   "hit hits ran run runs set sets put puts faced face faces kept keep keeps left leave leaves".split())
+_HEAD_SKIP = frozenset("the a an two three four five six first last new other kind type sort".split())
+
+
+def _head(words: list[str]) -> frozenset[str]:
+    """The content words of the phrase that names what is asked: after "which"/"what"
+    ("which American city"), or after "who is the" ("who is the general manager of")."""
+    for i, w in enumerate(words):
+        if w not in _WH_WORDS:
+            continue
+        if w in ("which", "what"):
+            rest = words[i + 1 :]
+        elif w in ("who", "whom") and i + 2 < len(words) and words[i + 1] in ("is", "was", "are", "were") and words[i + 2] in ("the", "a", "an"):
+            rest = words[i + 3 :]
+        else:
+            return frozenset()
+        if rest[:1] and rest[0] in ("is", "was", "are", "were", "did", "does", "do", "has", "have", "had", "will"):
+            return frozenset()  # "what is …", "which did …": no phrase
+        out = []
+        for noun in rest[:5]:
+            if noun == "of" and not out:  # "what kind of game"
+                continue
+            if noun in _STOP_NOUN_SCAN or noun in _WH_WORDS or noun in _VERBS or (out and noun.endswith("ed")):
+                break
+            if noun not in _HEAD_SKIP and not noun.isdigit():
+                out.append(noun)
+            if _noun_type(noun):  # a known noun closes the phrase ("which two countries")
+                break
+        return frozenset(out)
+    return frozenset()
 
 
 def _noun_type(noun: str) -> frozenset[str] | None:

@@ -192,7 +192,7 @@ def ann_recall(lib, qs: list[str], k: int = 10) -> dict:
     from corpus.index import Index
     from corpus.vector import recall_at_k
 
-    ix = Index.open(lib.path.parent)
+    ix = Index.open(lib.location)
     try:
         vectors = ix.vectors
         record = {"index_type": vectors.index_type, "approximate": vectors.approximate, "vectors": len(vectors)}

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend import FOLDER_BACKEND
 from .documents import Article, Paragraph, Skipped
 from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, file_sha256, load_embedder, load_tokenizer
 from .errors import BuildLockedError, CorpusError, IndexCorruptError, SettingMismatchError, SourceError
@@ -467,6 +468,7 @@ def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sour
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "backend": FOLDER_BACKEND,
         "model": embedder.info.to_dict(),
         "embedding_input": f"title (at most {TITLE_TOKENS} word pieces), newline, paragraph text",
         "piece_tokens": piece_tokens,

@@ -27,10 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .backend import FOLDER_BACKEND, ParsedQuery, Reader, backend_of
+from .documents import Article
 from .embed import Embedder, load_embedder, model_fingerprint
 from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
 from .keyword import ANALYZER_ID, KeywordIndex
-from .store import Store
+from .store import ParagraphRecord, Store
 from .vector import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -117,8 +123,9 @@ def resolve_model_path(manifest: dict[str, Any], model: str | os.PathLike[str] |
 
 
 @dataclass
-class Index:
-    """A published generation opened for reading."""
+class Index(Reader):
+    """A published generation of an index folder opened for reading: the
+    :data:`~corpus.backend.FOLDER_BACKEND` implementation of :class:`~corpus.backend.Reader`."""
 
     path: Path
     manifest: dict[str, Any]
@@ -137,6 +144,8 @@ class Index:
         if gen is None:
             raise IndexNotFoundError(f"no index at {index_dir}; create one with `corpus build SOURCES --index {index_dir}`")
         manifest = read_manifest(gen)
+        if backend_of(manifest) != FOLDER_BACKEND:
+            raise IndexCorruptError(f"the index at {index_dir} is a {backend_of(manifest)!r} index, which this version cannot read")
         if manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
             raise IndexCorruptError("the keyword index was built with another analyzer; rebuild it with `corpus build --rebuild`")
         model_path = resolve_model_path(manifest, model)
@@ -174,6 +183,64 @@ class Index:
             else:
                 self._embedder = load_embedder(self.model_path)
         return self._embedder
+
+    # -- the Reader interface ------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return str(self.path.parent)
+
+    @property
+    def generation(self) -> str:
+        return self.path.name
+
+    def parse(self, text: str) -> ParsedQuery:
+        return self.keyword.parse(text)
+
+    def keyword_search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
+        return self.keyword.search(parsed, limit)
+
+    def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        # the FAISS index holds window-sized pieces; a paragraph scores as its best piece
+        pieces = self.vectors.search(vector.reshape(1, -1), limit)[0]
+        head_of = self.store.heads([pid for pid, _ in pieces])
+        best: dict[int, float] = {}
+        for pid, score in pieces:
+            head = head_of[pid]
+            if head not in best:
+                best[head] = score
+        return list(best.items())
+
+    def paragraphs(self, ids: Sequence[int]) -> dict[int, ParagraphRecord]:
+        return self.store.paragraphs(ids)
+
+    def article(self, article_id: str) -> Article | None:
+        return self.store.article(article_id)
+
+    def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
+        return self.store.article_paragraphs(article_id)
+
+    def counts(self) -> dict[str, int]:
+        articles, paragraphs, pieces = self.store.counts()
+        return {"articles": articles, "paragraphs": paragraphs, "pieces": pieces}
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    def stems(self, text: str) -> set[str]:
+        return self.keyword.stems(text)
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        return self.keyword.idf(terms)
+
+    def highlight_spans(self, text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+        return self.keyword.highlight_spans(text, terms)
+
+    def published(self) -> str | None:
+        try:
+            gen = current_generation(self.path.parent)
+        except IndexCorruptError:
+            return None
+        return gen.name if gen is not None else None
 
     def close(self) -> None:
         self.keyword.close()

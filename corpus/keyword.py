@@ -39,7 +39,6 @@ import logging
 import math
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ from whoosh.fields import ID, TEXT, Schema
 from whoosh.query import AndNot, Not, Or, Phrase, Term
 from whoosh.query.qcore import _NullQuery
 
+from .backend import ParsedQuery
 from .errors import IndexCorruptError
 
 log = logging.getLogger(__name__)
@@ -87,18 +87,6 @@ def make_schema() -> Schema:
         title=TEXT(analyzer=analyzer, phrase=True),
         body=TEXT(analyzer=analyzer, phrase=True),
     )
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    """A user query as the keyword index understood it."""
-
-    query: object | None  # a whoosh query, or None when nothing searchable remained
-    terms: frozenset[str]  # the analysed (stemmed) terms, for highlighting
-
-    @property
-    def empty(self) -> bool:
-        return self.query is None
 
 
 class KeywordIndex:
@@ -160,17 +148,17 @@ class KeywordIndex:
             query = self._parser.parse(text)
         except Exception as exc:  # the parser is meant never to raise; be safe anyway
             log.warning("query could not be parsed (%s); keyword side skipped", exc)
-            return ParsedQuery(None, frozenset())
+            return ParsedQuery(frozenset())
         if query is None or isinstance(query, _NullQuery):
-            return ParsedQuery(None, frozenset())
+            return ParsedQuery(frozenset())
         terms = frozenset(
             t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t)
             for field, t in _positive_terms(query)
             if field in ("title", "body")
         )
         if not terms:
-            return ParsedQuery(None, frozenset())
-        return ParsedQuery(query, terms)
+            return ParsedQuery(frozenset())
+        return ParsedQuery(terms, query)
 
     def search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
         """The ``limit`` best paragraphs as ``(head pid, bm25f score)``, best first.
@@ -180,12 +168,12 @@ class KeywordIndex:
         if parsed.empty or limit <= 0:
             return []
         searcher = self._searcher()
-        terms = _plain_terms(parsed.query)
+        terms = _plain_terms(parsed.plan)
         if terms is not None:
             fast = self._local.fast
             if fast is not None:
                 return [(int(searcher.stored_fields(doc)["pid"]), score) for doc, score in fast.top(terms, limit)]
-        results = searcher.search(parsed.query, limit=limit)
+        results = searcher.search(parsed.plan, limit=limit)
         return [(int(hit["pid"]), float(hit.score)) for hit in results]
 
     def highlight_spans(self, text: str, terms: frozenset[str]) -> list[tuple[int, int]]:

@@ -14,7 +14,8 @@ import numpy as np
 
 from corpus.documents import Article, paragraph_id
 from corpus.errors import CorpusError, QueryError
-from corpus.index import Index, current_generation, default_index_dir
+from corpus.backend import Reader, open_reader
+from corpus.index import default_index_dir
 
 from . import fusion
 from .answer import Answer, Answerer
@@ -35,17 +36,16 @@ class Library:
 
     def __init__(
         self,
-        index: Index,
+        index: Reader,
         *,
         fusion_method: str | None = None,
         weights: Sequence[float] | None = None,
         model: str | os.PathLike[str] | None = None,
     ) -> None:
         self._index = index
-        self._dir = index.path.parent
         self._model = model
         self._checked = time.monotonic()
-        self._retired: list[Index] = []
+        self._retired: list[Reader] = []
         self._lock = threading.Lock()
         self._answerer_instance = None
         self.fusion_method = fusion_method or fusion.DEFAULT_METHOD
@@ -66,7 +66,7 @@ class Library:
 
         Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
         """
-        index = Index.open(Path(path) if path else default_index_dir(), model=model)
+        index = open_reader(Path(path) if path else default_index_dir(), model=model)
         return cls(index, fusion_method=fusion_method, weights=weights, model=model)
 
     def close(self) -> None:
@@ -75,7 +75,7 @@ class Library:
                 index.close()
             self._retired.clear()
 
-    def _snapshot(self) -> Index:
+    def _snapshot(self) -> Reader:
         """The index to answer one call from: the published generation.
 
         A build publishes a new generation while a server runs; at most once a
@@ -87,22 +87,19 @@ class Library:
         if now - self._checked < REFRESH_SECONDS:
             return self._index
         self._checked = now
-        try:
-            gen = current_generation(self._dir)
-        except CorpusError:
-            return self._index
-        if gen is None or gen == self._index.path:
+        published = self._index.published()
+        if published is None or published == self._index.generation:
             return self._index
         with self._lock:
-            if gen != self._index.path:
+            if published != self._index.generation:
                 try:
-                    fresh = Index.open(self._dir, model=self._model)
+                    fresh = open_reader(self._index.location, model=self._model)
                 except CorpusError as exc:  # keep answering from what we have
                     log.warning("a new index generation was published but cannot be opened: %s", exc)
                     return self._index
                 self._retired.append(self._index)
                 self._index = fresh
-                log.info("switched to index generation %s", fresh.path.name)
+                log.info("switched to index generation %s", fresh.generation)
             return self._index
 
     def __enter__(self) -> Library:
@@ -117,16 +114,21 @@ class Library:
         return self._snapshot().manifest
 
     @property
-    def path(self) -> Path:
-        return self._snapshot().path
+    def location(self) -> str:
+        """Where the index is (its folder, or an engine's address)."""
+        return self._snapshot().location
+
+    @property
+    def generation(self) -> str:
+        """The name of the generation calls are answered from now."""
+        return self._snapshot().generation
 
     def info(self) -> dict[str, Any]:
         ix = self._snapshot()
         m = ix.manifest
-        size = sum(f.stat().st_size for f in ix.path.rglob("*") if f.is_file())
         return {
-            "index": str(ix.path.parent),
-            "generation": ix.path.name,
+            "index": ix.location,
+            "generation": ix.generation,
             "built_at": m["built_at"],
             "articles": m["counts"]["articles"],
             "paragraphs": m["counts"]["paragraphs"],
@@ -137,16 +139,16 @@ class Library:
             "vector_index": m["vector"]["index_type"],
             "analyzer": m["keyword"]["analyzer"],
             "sources": m["sources"],
-            "bytes": size,
+            "bytes": ix.size_bytes(),
             "last_build": m["last_build"],
         }
 
     def article(self, article_id: str) -> Article | None:
-        return self._snapshot().store.article(article_id)
+        return self._snapshot().article(article_id)
 
     def article_hits(self, article_id: str) -> list[Hit]:
         """Every paragraph of an article, in order, as hits with score 0."""
-        return [self._hit(r, 0.0) for r in self._snapshot().store.article_paragraphs(article_id)]
+        return [self._hit(r, 0.0) for r in self._snapshot().article_paragraphs(article_id)]
 
     # -- searching ----------------------------------------------------------------
     def search(
@@ -173,7 +175,7 @@ class Library:
         ix = self._snapshot()
         parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices)
         ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
-        records = ix.store.paragraphs([pid for pid, _ in ranking])
+        records = ix.paragraphs([pid for pid, _ in ranking])
         kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
         vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
         hits = []
@@ -182,7 +184,7 @@ class Library:
             if record is None:  # cannot happen in a consistent index; never crash on it
                 log.warning("paragraph %s is in an index but not in the store", pid)
                 continue
-            spans = ix.keyword.highlight_spans(record.text, parsed.terms)
+            spans = ix.highlight_spans(record.text, parsed.terms)
             hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid)))
         return Hits(hits, query=text, mode=mode, notices=notices)
 
@@ -210,7 +212,7 @@ class Library:
         ix = self._snapshot()
         _, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, _vector)
         heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
-        article_of = {pid: r.article_id for pid, r in ix.store.paragraphs(sorted(heads)).items()}
+        article_of = {pid: r.article_id for pid, r in ix.paragraphs(sorted(heads)).items()}
         keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
         vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
         return keyword, vector, mode
@@ -234,25 +236,22 @@ class Library:
 
     def query_terms(self, query: str) -> dict[str, float]:
         """The analysed terms of a query, each with its inverse document frequency."""
-        keyword = self._snapshot().keyword
-        parsed = keyword.parse(query)
-        return {} if parsed.empty else keyword.idf(parsed.terms)
+        ix = self._snapshot()
+        parsed = ix.parse(query)
+        return {} if parsed.empty else ix.idf(parsed.terms)
 
     def stems(self, text: str) -> set[str]:
         """The analysed terms of a text, as the keyword index sees them."""
-        return self._snapshot().keyword.stems(text)
+        return self._snapshot().stems(text)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed many queries at once (for evaluations and benchmarks)."""
         return self._snapshot().embedder.encode([clean_query(q)[0] for q in queries])
 
     # -- internals ------------------------------------------------------------------
-    def _rank(self, ix: Index, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
-        """Each side's ranking of paragraphs (by head id), best first.
-
-        The vector index holds window-sized pieces; a paragraph scores as its best piece.
-        """
-        parsed = ix.keyword.parse(text)
+    def _rank(self, ix: Reader, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
+        """Each side's ranking of paragraphs (by id), best first."""
+        parsed = ix.parse(text)
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         if mode in ("hybrid", "keyword"):
@@ -260,13 +259,11 @@ class Library:
                 notices.append("no searchable words for the keyword index (only stop words or syntax); answered by meaning alone")
                 mode = "vector"
             else:
-                keyword = ix.keyword.search(parsed, depth)
+                keyword = ix.keyword_search(parsed, depth)
         if mode in ("hybrid", "vector"):
             if qvec is None:
                 qvec = ix.embedder.encode([text])[0]
-            pieces = ix.vectors.search(qvec.reshape(1, -1), depth)[0]
-            head_of = ix.store.heads([pid for pid, _ in pieces])
-            vector = fusion.collapse(pieces, head_of.__getitem__)
+            vector = ix.vector_search(qvec, depth)
         return parsed, keyword, vector, mode
 
     def _combine(self, keyword, vector, mode: str, method: str | None, weights: Sequence[float] | None):

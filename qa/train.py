@@ -41,9 +41,11 @@ from .library import Library
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 FOLDS = 5
-#: Subtracted from the calibrated threshold, so new questions are not declined by a hair
-#: (0.02 let SQuAD's abstention fall to 0.187 on the whole file; 0.01 keeps it at 0.19).
-MARGIN = 0.01
+#: Subtracted from the calibrated threshold, so new questions are not declined by a hair.
+#: None now: with 0.01 (threshold 0.331) SQuAD's abstention on the whole file fell to 0.18;
+#: at the calibrated threshold itself (0.341) it is 0.19 and 0.91 of its answerable questions
+#: are answered.
+MARGIN = 0.0
 
 
 @dataclass

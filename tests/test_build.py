@@ -30,6 +30,7 @@ def test_build_reports_and_manifest(seed_index):
     gen = current_generation(seed_index)
     manifest = json.loads((gen / "manifest.json").read_text())
     assert manifest["counts"] == {"articles": 1, "paragraphs": 12, "pieces": 12}
+    assert manifest["backend"] == "whoosh-faiss-sqlite"
     assert manifest["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest["model"]["dim"] == 384
     assert manifest["sources"] == [str(SEEDS)]
@@ -162,6 +163,34 @@ def test_corrupt_index_is_a_typed_error(seed_index, tmp_path, damage):
     damage(gen)
     with pytest.raises(IndexCorruptError):
         Library.open(target)
+
+
+def test_an_index_of_another_backend_is_a_clear_error(seed_index, tmp_path):
+    target, gen = _copy(seed_index, tmp_path)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["backend"] = "some-engine"
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="'some-engine' index"):
+        Library.open(target)
+
+
+def test_the_folder_index_is_a_reader_that_reports_its_generation(seed_index):
+    from corpus.backend import Reader, open_reader
+
+    reader = open_reader(seed_index)
+    try:
+        assert isinstance(reader, Reader)
+        assert reader.published() == reader.generation == current_generation(seed_index).name
+        assert reader.counts() == {"articles": 1, "paragraphs": 12, "pieces": 12}
+        assert reader.size_bytes() > 0
+        parsed = reader.parse("drowning dissenters")
+        assert not parsed.empty and {"drown", "dissent"} <= parsed.terms
+        first = reader.keyword_search(parsed, 3)[0][0]
+        vector = reader.vector_search(reader.embedder.encode(["drowning dissenters"])[0], 3)
+        assert len({pid for pid, _ in vector}) == len(vector)  # one entry per paragraph
+        assert reader.paragraphs([first])[first].article_id == reader.article_paragraphs(reader.paragraphs([first])[first].article_id)[0].article_id
+    finally:
+        reader.close()
 
 
 def test_inconsistent_counts_are_detected(seed_index, tmp_path):

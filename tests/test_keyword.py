@@ -25,7 +25,7 @@ QUERIES = [
 
 
 def _whoosh(kw: KeywordIndex, parsed, limit: int):
-    results = kw._searcher().search(parsed.query, limit=limit)
+    results = kw._searcher().search(parsed.plan, limit=limit)
     return [(int(h["pid"]), float(h.score)) for h in results]
 
 
@@ -63,11 +63,11 @@ def test_only_plain_word_queries_take_the_fast_path(tmp_path, bbc_sample):
     index = tmp_path / "index"
     build([bbc_sample], index)
     with _open(index) as kw:
-        assert _plain_terms(kw.parse("oil prices rise").query) is not None
+        assert _plain_terms(kw.parse("oil prices rise").plan) is not None
         for q in ('"oil prices"', "oil AND prices", "oil NOT prices"):
             parsed = kw.parse(q)
             assert not parsed.empty and "oil" in parsed.terms  # a phrase's words count too
-            assert _plain_terms(parsed.query) is None
+            assert _plain_terms(parsed.plan) is None
             assert kw.search(parsed, 10) == _whoosh(kw, parsed, 10)
 
 

@@ -1,0 +1,140 @@
+"""What searching needs from an index, whatever engine holds it.
+
+A :class:`Reader` is one published generation of an index, opened for
+reading: keyword search and vector search returning paragraph ids and
+scores, paragraphs and articles by id, the analyzer's terms and highlight
+spans, and the model that embeds queries. The library (``qa``) talks to
+an index only through it, so another engine is one more implementation.
+
+:func:`open_reader` is the factory: it opens the index at a location with
+the implementation its manifest names. Today's engine, a folder of
+generations holding a Whoosh index, a FAISS index and an SQLite store, is
+:class:`corpus.index.Index` (``backend`` = :data:`FOLDER_BACKEND`).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .documents import Article
+from .embed import Embedder
+from .errors import IndexCorruptError
+from .store import ParagraphRecord
+
+#: The manifest's ``backend`` for a folder of Whoosh + FAISS + SQLite generations
+#: (manifests written before backends were named have none and mean this one).
+FOLDER_BACKEND = "whoosh-faiss-sqlite"
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A user query as a reader's keyword side understood it.
+
+    ``terms`` are the analysed (stemmed) terms, for highlighting and weighting;
+    ``plan`` is the reader's own form of the query, to hand back to the same
+    reader's :meth:`Reader.keyword_search` and never read by anyone else.
+    """
+
+    terms: frozenset[str]
+    plan: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        return self.plan is None
+
+
+class Reader(ABC):
+    """One published generation of an index, opened for reading; safe to share across threads."""
+
+    #: the location it was opened from (a folder, or an engine's address)
+    location: str
+    #: the published generation's name: a new name means a new generation
+    generation: str
+    manifest: dict[str, Any]
+
+    @property
+    @abstractmethod
+    def embedder(self) -> Embedder:
+        """The model that built the index (loaded on first use)."""
+
+    # -- searching --------------------------------------------------------------
+    @abstractmethod
+    def parse(self, text: str) -> ParsedQuery:
+        """A query as the keyword side understands it (empty when nothing searchable remains)."""
+
+    @abstractmethod
+    def keyword_search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` best paragraphs for a parsed query as ``(paragraph id, score)``, best first."""
+
+    @abstractmethod
+    def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` best paragraphs for a normalised query vector as ``(paragraph id, cosine)``,
+        best first; a paragraph stored as several pieces scores as its best piece."""
+
+    # -- what it holds ----------------------------------------------------------
+    @abstractmethod
+    def paragraphs(self, ids: Sequence[int]) -> dict[int, ParagraphRecord]:
+        """The paragraphs with these ids (ids it does not hold are left out)."""
+
+    @abstractmethod
+    def article(self, article_id: str) -> Article | None: ...
+
+    @abstractmethod
+    def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
+        """Every paragraph of an article, in order."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """``articles``, ``paragraphs`` and ``pieces`` (the embedded windows)."""
+
+    @abstractmethod
+    def size_bytes(self) -> int:
+        """What the generation takes on disk (or in the engine), as far as it can tell."""
+
+    # -- the analyzer -----------------------------------------------------------
+    @abstractmethod
+    def stems(self, text: str) -> set[str]:
+        """The analysed terms of ``text``."""
+
+    @abstractmethod
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """Inverse document frequency of analysed terms among the paragraphs."""
+
+    @abstractmethod
+    def highlight_spans(self, text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+        """Character spans of the words of ``text`` whose analysed form is among ``terms``."""
+
+    # -- generations --------------------------------------------------------------
+    @abstractmethod
+    def published(self) -> str | None:
+        """The name of the generation published at this reader's location now (cheap;
+        ``None`` when it cannot tell). A name other than :attr:`generation` means a
+        build has published a new one: open the location again to read it."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def backend_of(manifest: dict[str, Any]) -> str:
+    """The backend a manifest names."""
+    name = manifest.get("backend", FOLDER_BACKEND)
+    if not isinstance(name, str):
+        raise IndexCorruptError(f"the manifest names no backend (holds {name!r})")
+    return name
+
+
+def open_reader(location: str | os.PathLike[str], *, model: str | os.PathLike[str] | None = None) -> Reader:
+    """Open the index published at ``location``: a folder of generations, read with the
+    backend its manifest names (:data:`FOLDER_BACKEND`, the only one a folder holds today).
+
+    Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
+    """
+    from .index import Index  # the folder backend; imported here as it imports this module
+
+    return Index.open(location, model=model)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .documents import Article
+from .documents import Article, Paragraph
 from .embed import Embedder
 from .errors import IndexCorruptError
 from .store import ParagraphRecord
@@ -138,3 +140,99 @@ def open_reader(location: str | os.PathLike[str], *, model: str | os.PathLike[st
     from .index import Index  # the folder backend; imported here as it imports this module
 
     return Index.open(location, model=model)
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+class Draft(ABC):
+    """A new generation being written: the published one's content (or nothing, for a
+    rebuild) to change, invisible to readers until :meth:`publish`, and left without
+    trace by :meth:`discard` or by a build killed at any moment.
+
+    The build calls, in order: :meth:`article_hashes`, then (unless nothing changed)
+    :meth:`open`, :meth:`reusable_vectors`, :meth:`replace_articles`,
+    :meth:`index_keywords`, :meth:`add_vectors`, :meth:`finish`, :meth:`checked_counts`, and
+    :meth:`publish`; :meth:`close` always, :meth:`discard` when it gives up.
+    """
+
+    #: the published generation the draft starts from, and its manifest (None for a new index or a rebuild)
+    base_generation: str | None
+    base_manifest: dict[str, Any] | None
+
+    @abstractmethod
+    def article_hashes(self) -> dict[str, str]:
+        """Each article id of the base generation with its content hash."""
+
+    @abstractmethod
+    def carry_file(self, name: str) -> Path:
+        """Where a file travelling with the generation (an exported encoder) is written;
+        the base generation's copy is put there on the first call when it has one."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Start from a copy of the base generation's rows, keywords and vectors."""
+
+    @abstractmethod
+    def reusable_vectors(self, keys: Sequence[str]) -> tuple[list[int], np.ndarray | None]:
+        """The positions of the embedding-input keys whose vectors the base holds, and those
+        vectors in that order (read back before anything is deleted)."""
+
+    @abstractmethod
+    def replace_articles(self, removed: Sequence[str], added: Sequence[tuple[Article, Sequence[Paragraph], Sequence[str]]]) -> tuple[list[int], list[int]]:
+        """Delete the rows of ``removed`` articles, then add each ``(article, pieces, keys)``;
+        returns the dropped piece ids and the new ones, in order."""
+
+    @abstractmethod
+    def index_keywords(self, removed: Sequence[str], first_new: int | None, rows: int, progress) -> None:
+        """Bring the keyword side up to date with :meth:`replace_articles` (it may go on in the
+        background until :meth:`finish`); ``progress(done, total)`` reports rows written."""
+
+    @abstractmethod
+    def add_vectors(self, dropped: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], dim: int) -> tuple[str, float | None]:
+        """Remove the dropped pieces' vectors and add ``(ids, vectors)`` parts; returns the
+        vector index's type and, when it measured one, its recall against exact search."""
+
+    @abstractmethod
+    def finish(self) -> dict[str, float]:
+        """Wait for any background work; returns its own figures (seconds, peak memory)."""
+
+    @abstractmethod
+    def checked_counts(self) -> tuple[int, int, int]:
+        """Articles, paragraphs and pieces, once the draft's parts are seen to agree
+        (:class:`IndexCorruptError`, and nothing is published, when they do not)."""
+
+    @abstractmethod
+    def engine_record(self) -> dict[str, Any]:
+        """What the manifest says of the engines that hold the generation (``backend``,
+        ``keyword``, ``vector``; the build adds the vector index's type and recall)."""
+
+    @abstractmethod
+    def publish(self, manifest: dict[str, Any]) -> str:
+        """Write the manifest and make the draft the published generation, atomically for
+        readers; returns the generation's name."""
+
+    @abstractmethod
+    def discard(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Backend(ABC):
+    """Where an index's generations are written and published."""
+
+    location: str
+
+    @abstractmethod
+    def lock(self) -> AbstractContextManager[None]:
+        """Held by the one build allowed at a time (:class:`BuildLockedError` when taken)."""
+
+    @abstractmethod
+    def draft(self, *, rebuild: bool) -> Draft:
+        """A new generation to write, starting from the published one unless ``rebuild``;
+        what killed builds left behind is removed first. Call under :meth:`lock`."""
+
+    @abstractmethod
+    def prune(self) -> None:
+        """Remove generations no reader should need any more."""

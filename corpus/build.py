@@ -3,22 +3,23 @@
 ``build(sources, index_dir)`` reads the sources, compares each article's
 content hash with the published generation, and writes a new generation in
 which only new and changed articles are split and indexed again; a paragraph
-whose embedding input is unchanged keeps its vector (read back from FAISS), so
-only new text is embedded. The new generation is published by an atomic
-replacement of ``CURRENT``; see :mod:`corpus.index` for the layout.
+whose embedding input is unchanged keeps its vector (read back from the
+vector index), so only new text is embedded.
+
+The stages (read, split, reuse, rows, keywords, embed, vectors, check,
+publish) talk to the index only through a :class:`corpus.backend.Draft`:
+the backend decides where rows, keywords and vectors live and how a
+generation is published atomically (for the folder backend, see
+:mod:`corpus.folder`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import json
 import logging
 import os
 import resource
-import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,33 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from .backend import FOLDER_BACKEND
+from .backend import Draft
 from .documents import Article, Paragraph, Skipped
 from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, file_sha256, load_embedder, load_tokenizer
-from .errors import BuildLockedError, CorpusError, IndexCorruptError, SettingMismatchError, SourceError
-from .index import (
-    CURRENT,
-    ENCODER_FILE,
-    FORMAT,
-    FORMAT_VERSION,
-    GEN_PREFIX,
-    KEYWORD_DIR,
-    LOCK,
-    MANIFEST,
-    STORE,
-    TMP_PREFIX,
-    VECTORS,
-    current_generation,
-    default_index_dir,
-    read_manifest,
-    resolve_model_path,
-)
-from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
-from .keyword_writer import KeywordWriter
+from .errors import CorpusError, IndexCorruptError, SettingMismatchError, SourceError
+from .folder import FolderBackend
+from .index import ENCODER_FILE, FORMAT, FORMAT_VERSION, default_index_dir, resolve_model_path
+from .keyword import ANALYZER_ID
 from .sources import read_sources
 from .split import split_many
-from .store import Store
-from .vector import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +55,8 @@ TITLE_TOKENS = 32
 DEFAULT_PIECE_TOKENS = 128
 #: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
 EMBED_PART = 65_536
-#: From this many new paragraphs on, a child process writes the keyword index (see
-#: corpus.keyword_writer). Starting one costs about 0.2 s (the interpreter, Whoosh's import),
-#: what Whoosh takes for some 400 paragraphs; below this bound the saving is too small to matter.
-KEYWORD_PROCESS_MIN_ROWS = 2_000
 #: Articles split per batch of tokenizer calls.
 SPLIT_CHUNK = 1024
-#: Generations kept besides the published one (a reader may still have it open).
-KEEP_OLD_GENERATIONS = 1
 
 
 @dataclass
@@ -139,52 +116,47 @@ def build(
     """
     started = time.perf_counter()
     index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
-    _check_index_dir(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
+    backend = FolderBackend.for_writing(index_dir)
     progress = progress or (lambda stage, done, total: None)
-    with _build_lock(index_dir):
-        _remove_stale_builds(index_dir)
-        prev_gen = None if rebuild else current_generation(index_dir)
-        prev_manifest = read_manifest(prev_gen) if prev_gen else None
-        if prev_manifest and prev_manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
-            raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
-        source_list = _resolve_sources(sources, prev_manifest)
-        piece_tokens = _resolve_piece_tokens(piece_tokens, prev_manifest)
-        encoder = _resolve_encoder(encoder, prev_manifest)
-
-        if prev_manifest is not None:
-            model_path = resolve_model_path(prev_manifest, model)
-        else:
-            model_path = str(model) if model is not None else None
-        timer = _StageTimer()
-        report = BuildReport(index=str(index_dir), generation=None)
-        if prev_manifest:
-            report.vector_recall = prev_manifest["vector"].get("self_check_recall@10")
-        tmp = index_dir / f"{TMP_PREFIX}{secrets.token_hex(4)}"
+    with backend.lock():
+        draft = backend.draft(rebuild=rebuild)
+        prev_manifest = draft.base_manifest
         encoder_job: _EncoderJob | None = None
         try:
+            if prev_manifest and prev_manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
+                raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
+            source_list = _resolve_sources(sources, prev_manifest)
+            piece_tokens = _resolve_piece_tokens(piece_tokens, prev_manifest)
+            encoder = _resolve_encoder(encoder, prev_manifest)
+            if prev_manifest is not None:
+                model_path = resolve_model_path(prev_manifest, model)
+            else:
+                model_path = str(model) if model is not None else None
+            timer = _StageTimer()
+            report = BuildReport(index=str(index_dir), generation=None)
+            if prev_manifest:
+                report.vector_recall = prev_manifest["vector"].get("self_check_recall@10")
             with timer("read"):
                 articles = _read_all(source_list, report, progress)
             if not articles:
                 raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
-            tmp.mkdir()
-            encoder_job = _EncoderJob(embedder, lambda: _load_encoder(encoder, model_path, prev_gen, tmp), model_path)
-            changed = _write_generation(tmp, prev_gen, articles, encoder_job, report, progress, timer, batch_size, piece_tokens)
-            if not changed and prev_gen is not None:
+            encoder_job = _EncoderJob(embedder, lambda: _load_encoder(encoder, model_path, draft), model_path)
+            changed = _write_generation(draft, articles, encoder_job, report, progress, timer, batch_size, piece_tokens)
+            if not changed and prev_manifest is not None:
                 report.up_to_date = True
-                report.generation = prev_gen.name
-                shutil.rmtree(tmp, ignore_errors=True)
+                report.generation = draft.base_generation
+                draft.discard()
             else:
                 report.seconds = time.perf_counter() - started
                 report.stage_seconds = timer.seconds
-                _write_manifest(tmp, encoder_job.result(), articles, source_list, report, piece_tokens)
-                report.generation = _publish(index_dir, tmp)
+                manifest = _manifest(draft, encoder_job.result(), articles, source_list, report, piece_tokens)
+                report.generation = draft.publish(manifest)
         except BaseException:
             if encoder_job is not None:
-                encoder_job.wait()  # it may be writing into tmp
-            shutil.rmtree(tmp, ignore_errors=True)
+                encoder_job.wait()  # it may be writing into the draft
+            draft.discard()
             raise
-        _remove_old_generations(index_dir)
+        backend.prune()
     report.seconds = time.perf_counter() - started
     report.stage_seconds = timer.seconds
     report.stage_peak_rss_mb = timer.peak_rss_mb
@@ -192,15 +164,6 @@ def build(
 
 
 # -- steps ---------------------------------------------------------------------
-
-
-def _check_index_dir(index_dir: Path) -> None:
-    if index_dir.exists() and not index_dir.is_dir():
-        raise CorpusError(f"index path {index_dir} is a file, not a folder")
-    if index_dir.is_dir() and not (index_dir / CURRENT).exists():
-        foreign = [p.name for p in index_dir.iterdir() if not (p.name.startswith((GEN_PREFIX, TMP_PREFIX)) or p.name == LOCK)]
-        if foreign:
-            raise CorpusError(f"{index_dir} is not an index folder and is not empty (holds {foreign[0]!r}); choose another --index")
 
 
 def _resolve_sources(sources: Iterable[str | os.PathLike[str]] | None, manifest: dict | None) -> list[str]:
@@ -236,15 +199,13 @@ def _resolve_encoder(encoder: str | None, manifest: dict | None) -> str:
     return encoder
 
 
-def _load_encoder(encoder: str, model_path: str | None, prev_gen: Path | None, tmp: Path) -> Embedder:
+def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedder:
     """The encoder of the build. An int8 model is exported once, when an index is
     created, and then travels from generation to generation unchanged."""
     if encoder == DEFAULT_ENCODER:
         return load_embedder(model_path)
-    target = tmp / ENCODER_FILE
-    if prev_gen is not None and (prev_gen / ENCODER_FILE).is_file():
-        shutil.copy2(prev_gen / ENCODER_FILE, target)
-    else:
+    target = draft.carry_file(ENCODER_FILE)
+    if not target.is_file():
         export_onnx_int8(model_path, target)
     return load_embedder(model_path, onnx_file=target)
 
@@ -276,8 +237,7 @@ def embed_input(title: str, text: str) -> str:
 
 
 def _write_generation(
-    tmp: Path,
-    prev_gen: Path | None,
+    draft: Draft,
     articles: list[Article],
     encoder_job: _EncoderJob,
     report: BuildReport,
@@ -286,8 +246,8 @@ def _write_generation(
     batch_size: int,
     piece_tokens: int,
 ) -> bool:
-    """Write the new generation into ``tmp``; return False when nothing changed."""
-    old = _article_hashes(prev_gen)
+    """Write the new generation into ``draft``; return False when nothing changed."""
+    old = draft.article_hashes()
     wanted = {a.id for a in articles}
     todo = [a for a in articles if old.get(a.id) != a.content_hash()]
     removed = [aid for aid in old if aid not in wanted]
@@ -296,31 +256,17 @@ def _write_generation(
     report.unchanged_articles = len(articles) - len(todo)
     report.removed_articles = len(removed)
     report.articles = len(articles)
-    if prev_gen is not None and not todo and not removed:
-        report.paragraphs, report.pieces = (read_manifest(prev_gen)["counts"][k] for k in ("paragraphs", "pieces"))
+    if draft.base_manifest is not None and not todo and not removed:
+        report.paragraphs, report.pieces = (draft.base_manifest["counts"][k] for k in ("paragraphs", "pieces"))
         return False
 
     # The model loads (torch's import and weights take seconds) while articles are split and
-    # the store is written: none of that needs more of the model than its tokenizer. Whoosh is
-    # written by a child process (corpus.keyword_writer) that starts once the store is
-    # committed: a thread would hold the GIL the model's import needs, and a thread beside the
-    # encoder saved no time. On the BBC build the child's 6 s run beside the encoder's first
-    # batches (whose stage grew 1.3 s), and the build no longer waits the 5 s Whoosh took in line.
+    # the rows are written: none of that needs more of the model than its tokenizer. The
+    # keyword side may be written in the background beside the encoder (see the backend).
     encoder_job.start()
-    if prev_gen is not None:
-        with timer("copy previous"):
-            shutil.copytree(prev_gen / KEYWORD_DIR, tmp / KEYWORD_DIR)
-            shutil.copy2(prev_gen / STORE, tmp / STORE)
-            shutil.copy2(prev_gen / VECTORS, tmp / VECTORS)
-        store = Store(tmp / STORE, readonly=False)
-        vectors = VectorIndex.load(tmp / VECTORS)
-        keyword = KeywordIndex.open(tmp / KEYWORD_DIR)
-    else:
-        store = Store.create(tmp / STORE)
-        vectors = None
-        keyword = KeywordIndex.create(tmp / KEYWORD_DIR)
-    writer: KeywordWriter | None = None
     try:
+        with timer("copy previous"):
+            draft.open()
         with timer("split"):
             split = split_articles(todo, encoder_job.tokenizer(), progress, piece_tokens)
         inputs = [embed_input(short_title, p.text) for _, short_title, paragraphs in split for p in paragraphs]
@@ -328,43 +274,26 @@ def _write_generation(
 
         # Reuse vectors of identical embedding inputs, read back before anything is deleted.
         with timer("reuse"):
-            reusable = store.pids_by_ekey(ekeys)
-            need = [i for i, k in enumerate(ekeys) if k not in reusable]
-            have = [i for i, k in enumerate(ekeys) if k in reusable]
-            reused = vectors.reconstruct(np.array([reusable[ekeys[i]] for i in have], dtype=np.int64)) if have else None
+            have, reused = draft.reusable_vectors(ekeys)
+            reusable = set(have)
+            need = [i for i in range(len(ekeys)) if i not in reusable]
         report.reused = len(have)
         report.embedded = len(need)
 
         replaced = removed + [a.id for a in todo if a.id in old]  # their old paragraphs go
         with timer("store"):
-            dropped = store.delete_articles(replaced)
-            report.removed_paragraphs = len(dropped)
-            new_pids: list[int] = []
-            pos = 0
+            added, pos = [], 0
             for article, _, paragraphs in split:
-                keys = ekeys[pos : pos + len(paragraphs)]
-                new_pids.extend(store.add_article(article, paragraphs, keys))
+                added.append((article, paragraphs, ekeys[pos : pos + len(paragraphs)]))
                 pos += len(paragraphs)
-            store.commit()
+            dropped, new_pids = draft.replace_articles(replaced, added)
+            report.removed_paragraphs = len(dropped)
 
-        # The keyword index's rows are read back from the committed store (ids only grow, so
-        # the new paragraphs are those from the first new id on), streamed as the writer takes
-        # them, in this process or in the child: a list would hold a second copy of every text.
         n_rows = sum(len({p.number for p in pieces}) for _, _, pieces in split)
-        if new_pids and n_rows >= KEYWORD_PROCESS_MIN_ROWS:
-            keyword.close()  # the child writes it; it is opened again to check it
-            writer = KeywordWriter(
-                tmp / KEYWORD_DIR, tmp / STORE, remove=replaced, first_pid=new_pids[0], rows=n_rows,
-                progress=lambda done, total: progress("keyword index", done, total),
-            )
-        else:
-            with timer("keyword index"):
-                rows = store.paragraph_rows(from_pid=new_pids[0]) if new_pids else iter(())
-                keyword.update(replaced, _counted(rows, n_rows, progress))
+        with timer("keyword index"):
+            draft.index_keywords(replaced, new_pids[0] if new_pids else None, n_rows, lambda done, total: progress("keyword index", done, total))
         with timer("load model"):
             embedder = encoder_job.result()
-        if vectors is None:
-            vectors = VectorIndex.create(embedder.info.dim)
 
         # Vectors are kept in parts, as encoded, and each part is freed once the vector
         # index holds it: at 1M pieces one matrix of them all is 1.5 GB more at the peak.
@@ -384,31 +313,22 @@ def _write_generation(
                 ))
             del inputs, ekeys  # at 1M paragraphs each of these lists holds hundreds of MB
         with timer("vector index"):
-            vectors = vectors.update(np.array(dropped, dtype=np.int64), parts)
-            vectors.save(tmp / VECTORS)
-            report.vector_index = vectors.index_type
-            if vectors.self_check_recall is not None:  # else the recall measured when it was trained stands
-                report.vector_recall = vectors.self_check_recall
+            report.vector_index, recall = draft.add_vectors(np.array(dropped, dtype=np.int64), parts, embedder.info.dim)
+            if recall is not None:  # else the recall measured when it was trained stands
+                report.vector_recall = recall
 
-        if writer is not None:
-            with timer("wait for keyword index"):
-                written = writer.wait()
+        with timer("wait for keyword index"):
+            written = draft.finish()
+        if written:
             timer.seconds["keyword index (writer process)"] = written["seconds"]
             report.keyword_writer_peak_rss_mb = written["peak_rss_mb"]
-            keyword = KeywordIndex.open(tmp / KEYWORD_DIR)
 
-        n_articles, report.paragraphs, report.pieces = store.counts()
-        if report.pieces != len(vectors) or report.paragraphs != keyword.doc_count() or n_articles != len(articles):
-            raise IndexCorruptError(
-                f"built index is inconsistent (store {report.paragraphs} paragraphs and {report.pieces} pieces, "
-                f"vectors {len(vectors)}, keyword {keyword.doc_count()}); nothing was published"
-            )
+        n_articles, report.paragraphs, report.pieces = draft.checked_counts()
+        if n_articles != len(articles):
+            raise IndexCorruptError(f"built index holds {n_articles} articles, not {len(articles)}; nothing was published")
         return True
     finally:
-        if writer is not None:
-            writer.stop()
-        keyword.close()
-        store.close()
+        draft.close()
 
 
 def split_articles(
@@ -429,16 +349,6 @@ def split_articles(
     return out
 
 
-def _article_hashes(gen: Path | None) -> dict[str, str]:
-    if gen is None:
-        return {}
-    store = Store(gen / STORE, readonly=True)
-    try:
-        return store.article_hashes()
-    finally:
-        store.close()
-
-
 def _shorten_titles(titles: Sequence[str], tokenizer: Tokenizer) -> list[tuple[str, int]]:
     """Each title cut to at most TITLE_TOKENS word pieces, and its word pieces."""
     joined = [" ".join(t.split()) for t in titles]
@@ -452,34 +362,21 @@ def _shorten_titles(titles: Sequence[str], tokenizer: Tokenizer) -> list[tuple[s
     return out
 
 
-def _counted(rows: Iterable, total: int, progress: Progress) -> Iterator:
-    for n, row in enumerate(rows, start=1):
-        yield row
-        if n % 500 == 0 or n == total:
-            progress("keyword index", n, total)
-
-
-def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sources: list[str], report: BuildReport, piece_tokens: int) -> None:
-    from importlib.metadata import version
-
+def _manifest(draft: Draft, embedder: Embedder, articles: list[Article], sources: list[str], report: BuildReport, piece_tokens: int) -> dict[str, Any]:
     fingerprint = hashlib.sha256()
     for article in sorted(articles, key=lambda a: a.id):
         fingerprint.update(f"{article.id}\0{article.content_hash()}\n".encode())
-    manifest = {
+    engines = draft.engine_record()
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "backend": FOLDER_BACKEND,
+        "backend": engines["backend"],
         "model": embedder.info.to_dict(),
         "embedding_input": f"title (at most {TITLE_TOKENS} word pieces), newline, paragraph text",
         "piece_tokens": piece_tokens,
-        "keyword": {
-            "engine": f"whoosh-reloaded {version('whoosh-reloaded')}",
-            "analyzer": ANALYZER_ID,
-            "scoring": {"name": "BM25F", "idf": "lucene", "B": BM25_B, "K1": BM25_K1},
-            "title_boost": TITLE_BOOST,
-        },
-        "encoder": _encoder_record(tmp, embedder),
-        "vector": {"engine": f"faiss-cpu {version('faiss-cpu')}", "index_type": report.vector_index, "self_check_recall@10": report.vector_recall, "dim": embedder.info.dim, "metric": "inner product"},
+        "keyword": engines["keyword"],
+        "encoder": _encoder_record(draft, embedder),
+        "vector": {**engines["vector"], "index_type": report.vector_index, "self_check_recall@10": report.vector_recall, "dim": embedder.info.dim},
         "counts": {"articles": report.articles, "paragraphs": report.paragraphs, "pieces": report.pieces},
         "fingerprint": fingerprint.hexdigest()[:32],
         "sources": sources,
@@ -493,10 +390,9 @@ def _write_manifest(tmp: Path, embedder: Embedder, articles: list[Article], sour
             "skipped": [s.to_dict() for s in report.skipped],
         },
     }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def _encoder_record(tmp: Path, embedder: Embedder) -> dict[str, Any]:
+def _encoder_record(draft: Draft, embedder: Embedder) -> dict[str, Any]:
     from importlib.metadata import version
 
     if embedder.info.encoder == DEFAULT_ENCODER:
@@ -505,81 +401,9 @@ def _encoder_record(tmp: Path, embedder: Embedder) -> dict[str, Any]:
         "kind": embedder.info.encoder,
         "engine": f"onnxruntime {version('onnxruntime')}",
         "file": ENCODER_FILE,
-        "sha256": file_sha256(tmp / ENCODER_FILE),
+        "sha256": file_sha256(draft.carry_file(ENCODER_FILE)),
         "quantisation": "int8 weights per output channel, dynamic activations",
     }
-
-
-def _publish(index_dir: Path, tmp: Path) -> str:
-    """Make ``tmp`` the published generation; atomic for readers."""
-    _fsync_tree(tmp)
-    name = f"{GEN_PREFIX}{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
-    final = index_dir / name
-    os.rename(tmp, final)
-    pointer = index_dir / f"{TMP_PREFIX}{CURRENT}"
-    try:
-        with open(pointer, "w", encoding="utf-8") as handle:
-            handle.write(name + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(pointer, index_dir / CURRENT)
-    except BaseException:
-        # never published: leave no generation that pruning could keep instead of the real one
-        shutil.rmtree(final, ignore_errors=True)
-        pointer.unlink(missing_ok=True)
-        raise
-    _fsync_dir(index_dir)
-    return name
-
-
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    with open(index_dir / LOCK, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise BuildLockedError(f"another build is writing to {index_dir}; wait for it to finish") from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _remove_stale_builds(index_dir: Path) -> None:
-    """Remove what killed builds left behind (called under the build lock)."""
-    for entry in index_dir.iterdir():
-        if entry.name.startswith(TMP_PREFIX):
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-
-
-def _remove_old_generations(index_dir: Path) -> None:
-    current = current_generation(index_dir)
-    gens = sorted((p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith(GEN_PREFIX)), key=lambda p: p.stat().st_mtime)
-    old = [g for g in gens if g != current]
-    for gen in old[: max(0, len(old) - KEEP_OLD_GENERATIONS)]:
-        shutil.rmtree(gen, ignore_errors=True)
 
 
 class _Background:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import subprocess
@@ -36,7 +35,7 @@ def _seed_answers(index):
 
 # The keyword index is written by a child process from 2,000 paragraphs on; these builds are
 # smaller, so the command lowers that bound to kill builds whose child is running too.
-BUILD_WITH_WRITER_PROCESS = "import importlib; b = importlib.import_module('corpus.build'); b.KEYWORD_PROCESS_MIN_ROWS = 0; from qa.cli import main; main()"
+BUILD_WITH_WRITER_PROCESS = "import corpus.folder as f; f.KEYWORD_PROCESS_MIN_ROWS = 0; from qa.cli import main; main()"
 
 
 @pytest.mark.parametrize("delay", [0.3, 2.0, 5.0])
@@ -144,14 +143,14 @@ def test_failure_while_writing_the_keyword_index_keeps_the_previous_index(seeded
 
 
 def test_failure_of_the_keyword_writer_process_keeps_the_previous_index(seeded, monkeypatch, tmp_path):
-    build_module = importlib.import_module("corpus.build")  # the package exports a function of that name
+    import corpus.folder as folder_module
     from corpus import CorpusError
 
     index, published, docs = seeded
     broken = tmp_path / "broken-python"
     broken.write_text("#!/bin/sh\necho 'error: OSError: no space left for the keyword index' >&2\nexit 1\n")
     broken.chmod(0o755)
-    monkeypatch.setattr(build_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    monkeypatch.setattr(folder_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
     monkeypatch.setattr(sys, "executable", str(broken))
     with pytest.raises(CorpusError, match="writing the keyword index failed: OSError: no space left"):
         build([SEEDS, docs], index)
@@ -160,11 +159,11 @@ def test_failure_of_the_keyword_writer_process_keeps_the_previous_index(seeded, 
 
 
 def test_a_keyword_writer_that_cannot_start_keeps_the_previous_index(seeded, monkeypatch, tmp_path):
-    build_module = importlib.import_module("corpus.build")
+    import corpus.folder as folder_module
     from corpus import CorpusError
 
     index, published, docs = seeded
-    monkeypatch.setattr(build_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    monkeypatch.setattr(folder_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     with pytest.raises(CorpusError, match="writing the keyword index failed: cannot start .*no-such-python"):
         build([SEEDS, docs], index)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 
@@ -125,11 +124,11 @@ def test_refuses_a_folder_that_is_not_an_index(tmp_path):
 
 
 def test_second_build_is_refused_while_one_holds_the_lock(tmp_path):
-    from corpus.build import _build_lock
+    from corpus.folder import FolderBackend
 
     index = tmp_path / "index"
     index.mkdir()
-    with _build_lock(index):
+    with FolderBackend(index).lock():
         with pytest.raises(BuildLockedError):
             build([SEEDS], index)
 
@@ -247,7 +246,7 @@ def test_piece_size_is_fixed_per_index(tmp_path):
 
 
 def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkeypatch):
-    build_module = importlib.import_module("corpus.build")  # the package exports a function of that name
+    import corpus.folder as folder_module
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -255,7 +254,7 @@ def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkey
         body = "\n\n".join(f"Paragraph {j} of story {i}: the council met the harbour board about the bridge toll." for j in range(5))
         (docs / f"{i}.txt").write_text(f"Story {i}\n\n{body}")
     build([SEEDS, docs], tmp_path / "in-process")
-    monkeypatch.setattr(build_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    monkeypatch.setattr(folder_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
     report = build([SEEDS, docs], tmp_path / "child")
     assert report.keyword_writer_peak_rss_mb is not None
     assert "keyword index (writer process)" in report.stage_seconds

@@ -132,14 +132,30 @@ def backend_of(manifest: dict[str, Any]) -> str:
 
 
 def open_reader(location: str | os.PathLike[str], *, model: str | os.PathLike[str] | None = None) -> Reader:
-    """Open the index published at ``location``: a folder of generations, read with the
-    backend its manifest names (:data:`FOLDER_BACKEND`, the only one a folder holds today).
+    """Open the index published at ``location``: ``milvus:PATH.db`` or
+    ``milvus://HOST:PORT[/NAME]`` for the Milvus backend (:mod:`corpus.milvus`),
+    otherwise a folder of generations, read with the backend its manifest names.
 
     Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
     """
+    if isinstance(location, str) and location.startswith("milvus:"):
+        from .milvus import MilvusReader
+
+        return MilvusReader.open(location, model=model)
     from .index import Index  # the folder backend; imported here as it imports this module
 
     return Index.open(location, model=model)
+
+
+def open_backend(location: str | os.PathLike[str]) -> Backend:
+    """Where a build writes the index at ``location`` (see :func:`open_reader`)."""
+    if isinstance(location, str) and location.startswith("milvus:"):
+        from .milvus import MilvusBackend
+
+        return MilvusBackend(location)
+    from .folder import FolderBackend
+
+    return FolderBackend.for_writing(Path(location))
 
 
 # -- writing ------------------------------------------------------------------------

@@ -30,13 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Draft
+from .backend import Draft, open_backend
 from .documents import Article, Paragraph, Skipped
 from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, file_sha256, load_embedder, load_tokenizer
 from .errors import CorpusError, IndexCorruptError, SettingMismatchError, SourceError
-from .folder import FolderBackend
 from .index import ENCODER_FILE, FORMAT, FORMAT_VERSION, default_index_dir, resolve_model_path
-from .keyword import ANALYZER_ID
 from .sources import read_sources
 from .split import split_many
 
@@ -115,16 +113,14 @@ def build(
     subclasses for user errors; the published index is never damaged.
     """
     started = time.perf_counter()
-    index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
-    backend = FolderBackend.for_writing(index_dir)
+    index_dir = index_dir if index_dir is not None else default_index_dir()
+    backend = open_backend(index_dir)
     progress = progress or (lambda stage, done, total: None)
     with backend.lock():
         draft = backend.draft(rebuild=rebuild)
         prev_manifest = draft.base_manifest
         encoder_job: _EncoderJob | None = None
         try:
-            if prev_manifest and prev_manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
-                raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
             source_list = _resolve_sources(sources, prev_manifest)
             piece_tokens = _resolve_piece_tokens(piece_tokens, prev_manifest)
             encoder = _resolve_encoder(encoder, prev_manifest)

@@ -76,7 +76,11 @@ class FolderBackend(Backend):
     def draft(self, *, rebuild: bool) -> FolderDraft:
         self._remove_stale_builds()
         base = None if rebuild else current_generation(self.index_dir)
-        return FolderDraft(self.index_dir, base)
+        draft = FolderDraft(self.index_dir, base)
+        if draft.base_manifest and draft.base_manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
+            draft.discard()
+            raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
+        return draft
 
     def prune(self) -> None:
         current = current_generation(self.index_dir)

@@ -54,8 +54,10 @@ TMP_PREFIX = ".tmp-"
 GEN_PREFIX = "g-"
 
 
-def default_index_dir() -> Path:
-    return Path(os.environ.get("CORPUS_INDEX") or "indexes/default")
+def default_index_dir() -> Path | str:
+    """``$CORPUS_INDEX``, else ``indexes/default`` (a ``milvus:`` location stays a string)."""
+    value = os.environ.get("CORPUS_INDEX") or "indexes/default"
+    return value if value.startswith("milvus:") else Path(value)
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -76,13 +78,22 @@ def current_generation(index_dir: Path) -> Path | None:
 
 def read_manifest(gen: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+        text = (gen / MANIFEST).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise IndexCorruptError(f"{gen / MANIFEST} is missing") from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"{gen / MANIFEST} cannot be read: {exc}") from exc
+    return read_manifest_data(text, str(gen / MANIFEST))
+
+
+def read_manifest_data(text: str, where: str) -> dict[str, Any]:
+    """A manifest from its JSON text, checked to be one this version reads."""
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise IndexCorruptError(f"{where} cannot be read: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorruptError(f"{gen / MANIFEST} is not a corpus-qa manifest")
+        raise IndexCorruptError(f"{where} is not a corpus-qa manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexCorruptError(
             f"index format {manifest.get('format_version')} is not supported (this version reads {FORMAT_VERSION}); "

@@ -7,14 +7,13 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from corpus.documents import Article, paragraph_id
 from corpus.errors import CorpusError, QueryError
-from corpus.backend import Reader, open_reader
+from corpus.backend import FOLDER_BACKEND, Reader, open_reader
 from corpus.index import default_index_dir
 
 from . import fusion
@@ -62,11 +61,12 @@ class Library:
         fusion_method: str | None = None,
         weights: Sequence[float] | None = None,
     ) -> Library:
-        """Open the index at ``path`` (default ``$CORPUS_INDEX`` or ``indexes/default``).
+        """Open the index at ``path`` (default ``$CORPUS_INDEX`` or ``indexes/default``): a folder,
+        ``milvus:PATH.db`` (Milvus Lite) or ``milvus://HOST:PORT[/NAME]`` (a Milvus server).
 
         Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
         """
-        index = open_reader(Path(path) if path else default_index_dir(), model=model)
+        index = open_reader(path if path else default_index_dir(), model=model)
         return cls(index, fusion_method=fusion_method, weights=weights, model=model)
 
     def close(self) -> None:
@@ -128,6 +128,7 @@ class Library:
         m = ix.manifest
         return {
             "index": ix.location,
+            "backend": m.get("backend", FOLDER_BACKEND),
             "generation": ix.generation,
             "built_at": m["built_at"],
             "articles": m["counts"]["articles"],

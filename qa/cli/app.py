@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,10 +25,10 @@ out = Console(soft_wrap=False, highlight=False)
 err = Console(stderr=True, highlight=False)
 
 IndexOption = Annotated[
-    Path,
-    typer.Option("--index", envvar="CORPUS_INDEX", help="Index folder.", show_default=True),
+    str,
+    typer.Option("--index", envvar="CORPUS_INDEX", help="Index folder, or milvus:PATH.db or milvus://HOST:PORT[/NAME].", show_default=True),
 ]
-DEFAULT_INDEX = Path("indexes/default")
+DEFAULT_INDEX = "indexes/default"
 
 
 @contextlib.contextmanager

@@ -61,7 +61,7 @@ def info(
         print_json((data))
         return
     table = Table(show_header=False, box=None)
-    for key in ("index", "generation", "built_at", "articles", "paragraphs", "model", "encoder", "dim", "vector_index", "analyzer"):
+    for key in ("index", "backend", "generation", "built_at", "articles", "paragraphs", "model", "encoder", "dim", "vector_index", "analyzer"):
         table.add_row(key, f"{data[key]:,}" if isinstance(data[key], int) else str(data[key]))
     table.add_row("size", f"{data['bytes'] / 1e6:,.1f} MB")
     table.add_row("sources", "\n".join(data["sources"]))

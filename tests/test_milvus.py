@@ -1,0 +1,121 @@
+"""The Milvus backend against the real engine (Milvus Lite 2.5, embedded): the same
+library, the same answers, atomic publishing by alias, incremental updates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from corpus import build
+from corpus.errors import CorpusError, IndexNotFoundError
+from qa import Library
+
+from .conftest import SEEDS
+
+pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip install 'corpus-qa[milvus]')")
+pytest.importorskip("milvus_lite", reason="Milvus Lite is not installed (pip install 'corpus-qa[milvus]')")
+
+
+@pytest.fixture(scope="module")
+def milvus_seed(tmp_path_factory, embedder):
+    location = f"milvus:{tmp_path_factory.mktemp('milvus') / 'seed.db'}"
+    report = build([SEEDS], location)
+    assert report.articles == 1 and report.paragraphs == 12 and report.embedded == 12
+    return location
+
+
+def test_the_seed_searches_the_same_in_milvus(milvus_seed, seed_lib):
+    with Library.open(milvus_seed) as lib:
+        assert lib.info()["paragraphs"] == 12 and lib.manifest["backend"] == "milvus"
+        for mode in ("keyword", "vector", "hybrid"):
+            hits = lib.search("drowning dissenters", k=3, mode=mode)
+            assert hits[0].paragraph == seed_lib.search("drowning dissenters", k=3, mode=mode)[0].paragraph, mode
+            assert hits[0].text == seed_lib.search("drowning dissenters", k=3, mode=mode)[0].text
+        first = lib.search("drowning dissenters", k=1)[0]
+        assert first.highlights and first.article_id == seed_lib.search("drowning dissenters", k=1)[0].article_id
+        assert lib.article(first.article_id).text == seed_lib.article(first.article_id).text
+        assert [h.paragraph for h in lib.article_hits(first.article_id)] == list(range(1, 13))
+        # vector search returns the very same cosines as FAISS
+        ours = {h.paragraph: h.vector_score for h in lib.search("Abadi radio broadcast", k=5, mode="vector")}
+        theirs = {h.paragraph: h.vector_score for h in seed_lib.search("Abadi radio broadcast", k=5, mode="vector")}
+        assert ours.keys() == theirs.keys() and all(abs(ours[p] - theirs[p]) < 1e-4 for p in ours)
+        # stray syntax is read as words, never an error
+        assert lib.search('title:(drowning AND "mass grave" NOT *', k=3)
+
+
+def test_answers_from_milvus_quote_the_same_paragraph(milvus_seed, seed_lib):
+    with Library.open(milvus_seed) as lib:
+        answer = lib.ask("How many people did ISIS execute?")
+        assert answer.answered and answer.quotes[0].hit.paragraph == 2 and "58" in answer.quotes[0].answer_text
+        assert not lib.ask("Who won the 2018 World Cup?").answered
+
+
+def test_incremental_update_publishes_by_alias_and_embeds_only_new_text(tmp_path, embedder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Rivers\n\nThe river Severn floods the meadows in winter.\n\nBoats wait for spring.\n")
+    location = f"milvus:{tmp_path / 'idx.db'}"
+    build([docs], location)
+    with Library.open(location) as lib:
+        first = lib.generation
+        (docs / "b.txt").write_text("Lighthouses\n\nThe lighthouse guards the rocky cape of Zennor.\n")
+        report = build([docs], location)
+        assert report.new_articles == 1 and report.unchanged_articles == 1 and report.embedded == 1
+        assert lib.generation != first  # the open library follows the alias to the new generation
+        assert lib.search("lighthouse rocky cape", k=1)[0].title == "Lighthouses"
+        (docs / "a.txt").unlink()
+        report = build([docs], location)
+        assert report.removed_articles == 1 and report.embedded == 0
+        assert lib.info()["articles"] == 1 and lib.search("Severn meadows", k=5, mode="keyword") == []
+    assert build([docs], location).up_to_date
+
+
+def test_a_killed_build_leaves_the_published_generation(tmp_path, embedder, monkeypatch):
+    from corpus import milvus
+
+    location = f"milvus:{tmp_path / 'idx.db'}"
+    build([SEEDS], location)
+    with Library.open(location) as lib:
+        published = lib.generation
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "b.txt").write_text("Lighthouses\n\nThe lighthouse guards the rocky cape of Zennor.\n")
+    monkeypatch.setattr(milvus.MilvusDraft, "finish", fail)
+    with pytest.raises(OSError):
+        build([SEEDS, docs], location)
+    monkeypatch.undo()
+    with Library.open(location) as lib:
+        assert lib.generation == published and lib.info()["articles"] == 1
+    build([SEEDS, docs], location)
+    backend = milvus.MilvusBackend(location)
+    assert len(backend._generations()) == 2  # the new one and the one kept for open readers
+
+
+def test_milvus_locations_are_checked(tmp_path):
+    with pytest.raises(CorpusError, match=r"\.db"):
+        Library.open(f"milvus:{tmp_path / 'x.sqlite'}")
+    with pytest.raises(IndexNotFoundError):
+        Library.open(f"milvus:{tmp_path / 'empty.db'}")
+    with pytest.raises(CorpusError, match="not a Milvus name"):
+        Library.open("milvus://localhost:19530/bad-name")
+
+
+def test_cli_builds_and_searches_a_milvus_index(tmp_path, embedder):
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    location = f"milvus:{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    result = runner.invoke(app, ["build", str(SEEDS), "--index", location])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["search", "drowning dissenters", "--index", location, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["hits"][0]["paragraph"] == 2
+    result = runner.invoke(app, ["info", "--index", location])
+    assert result.exit_code == 0 and "milvus" in result.output

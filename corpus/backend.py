@@ -85,6 +85,10 @@ class Reader(ABC):
         """The paragraphs with these ids (ids it does not hold are left out)."""
 
     @abstractmethod
+    def article_ids(self, ids: Sequence[int]) -> dict[int, str]:
+        """The article of each of these paragraphs (cheaper than :meth:`paragraphs`)."""
+
+    @abstractmethod
     def article(self, article_id: str) -> Article | None: ...
 
     @abstractmethod

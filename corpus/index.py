@@ -224,6 +224,9 @@ class Index(Reader):
     def paragraphs(self, ids: Sequence[int]) -> dict[int, ParagraphRecord]:
         return self.store.paragraphs(ids)
 
+    def article_ids(self, ids: Sequence[int]) -> dict[int, str]:
+        return {pid: r.article_id for pid, r in self.store.paragraphs(ids).items()}
+
     def article(self, article_id: str) -> Article | None:
         return self.store.article(article_id)
 

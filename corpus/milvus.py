@@ -242,6 +242,14 @@ class MilvusReader(Reader):
         rows = self._col.query(f'kind == "piece" and part == 0 and {_in("pid", ids)}', ["pid", "article", "number", "pstart", "pend"])
         return self._records(rows)
 
+    def article_ids(self, ids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        ids = list(ids)
+        for lo in range(0, len(ids), BATCH):
+            for r in self._col.query(f'kind == "piece" and part == 0 and {_in("pid", ids[lo : lo + BATCH])}', ["pid", "article"]):
+                out[int(r["pid"])] = r["article"]
+        return out
+
     def _records(self, rows: list[dict]) -> dict[int, ParagraphRecord]:
         articles = self._col.articles(r["article"] for r in rows)
         out = {}

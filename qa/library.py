@@ -213,7 +213,7 @@ class Library:
         ix = self._snapshot()
         _, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, _vector)
         heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
-        article_of = {pid: r.article_id for pid, r in ix.paragraphs(sorted(heads)).items()}
+        article_of = ix.article_ids(sorted(heads))
         keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
         vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
         return keyword, vector, mode

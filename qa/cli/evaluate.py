@@ -17,7 +17,7 @@ def eval_command(
     dataset: Annotated[Path, typer.Argument(help="A BEIR-format folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")],
     mode: Annotated[list[str] | None, typer.Option(help="Mode(s) to score (default: hybrid, keyword and vector).")] = None,
     split: Annotated[str, typer.Option(help="Which qrels file to score.")] = "test",
-    cache: Annotated[Path | None, typer.Option(help="Where the dataset's index is kept (default indexes/eval/<dataset name>).")] = None,
+    cache: Annotated[str | None, typer.Option("--index", "--cache", help="Where the dataset's index is kept (default indexes/eval/<dataset name>): a folder, or milvus:PATH.db or milvus://HOST:PORT[/NAME].")] = None,
     model: Annotated[Path | None, typer.Option(help="A sentence-transformers model folder.")] = None,
     encoder: Annotated[str | None, typer.Option(help="torch or onnx-int8 (its index is cached apart).")] = None,
     fusion: Annotated[str | None, typer.Option(help="Fusion method for hybrid: rrf or score.")] = None,

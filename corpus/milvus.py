@@ -4,12 +4,13 @@ Locations: ``milvus:PATH.db`` (Milvus Lite, embedded, for one machine) or
 ``milvus://HOST:PORT[/NAME]`` (a Milvus standalone or cluster); ``NAME``
 (default ``corpus``) is the index's name there.
 
-One generation is one collection, ``NAME__g<time>_<random>``; the one row
+One generation is a collection, ``NAME__g<time>_<random>`` (and its ``_meta``
+companion, below); the one row
 of the collection ``NAME__current`` names the published one (and on a server
 the alias ``NAME`` follows it; Milvus Lite implements no aliases), so a build
 publishes with one upsert, atomic for readers, and a killed build leaves a
 collection nothing names, which the next build drops. A collection's rows are of three
-kinds:
+kinds (pieces in the first, the rest in ``_meta``):
 
 * ``piece``: a window of a paragraph with its embedding (``dense``), its
   paragraph's number and offsets; the first piece of a paragraph (its head)
@@ -52,6 +53,9 @@ PREFIX = "milvus:"
 DEFAULT_NAME = "corpus"
 #: The collection ``NAME__current`` names the published generation.
 POINTER = "__current"
+#: A generation's articles, texts, term counts and manifest live in ``<generation>_meta``, so
+#: that the BM25 statistics (documents, average length) of the pieces' collection count paragraphs only.
+META = "_meta"
 CHUNK_CHARS = 16_000
 #: The server-side index of the dense vectors (Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX).
 DENSE_INDEX = {"index_type": "FLAT", "metric_type": "IP", "params": {}}
@@ -176,6 +180,7 @@ class MilvusReader(Reader):
         self._client = client
         self._name = name
         self._col = _Collection(client, collection)
+        self._meta = _Collection(client, collection + META)
         self._model_path = model_path
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
@@ -193,7 +198,7 @@ class MilvusReader(Reader):
         collection = _published(client, name)
         if collection is None:
             raise IndexNotFoundError(f"no index at {location}; create one with `corpus build SOURCES --index {location}`")
-        text = _Collection(client, collection).text("m")
+        text = _Collection(client, collection + META).text("m")
         if text is None:
             raise IndexCorruptError(f"the index at {location} has no manifest")
         manifest = read_manifest_data(text, f"{location} ({collection})")
@@ -251,7 +256,7 @@ class MilvusReader(Reader):
         return out
 
     def _records(self, rows: list[dict]) -> dict[int, ParagraphRecord]:
-        articles = self._col.articles(r["article"] for r in rows)
+        articles = self._meta.articles(r["article"] for r in rows)
         out = {}
         for r in rows:
             a = articles.get(r["article"])
@@ -264,7 +269,7 @@ class MilvusReader(Reader):
         return out
 
     def article(self, article_id: str) -> Article | None:
-        a = self._col.articles([article_id]).get(article_id)
+        a = self._meta.articles([article_id]).get(article_id)
         if a is None:
             return None
         return Article(article_id, a["title"], a["text"], a["source"], a.get("date"), a.get("url"), meta=a.get("meta") or {})
@@ -289,7 +294,7 @@ class MilvusReader(Reader):
         n = self.manifest["counts"]["paragraphs"]
         wanted = [t for t in dict.fromkeys(terms) if t not in self._df]
         if wanted:
-            found = {r["owner"]: int(r["seq"]) for r in self._col.query(f'kind == "term" and {_in("owner", wanted)}', ["owner", "seq"])}
+            found = {r["owner"]: int(r["seq"]) for r in self._meta.query(f'kind == "term" and {_in("owner", wanted)}', ["owner", "seq"])}
             with self._lock:
                 if len(self._df) > 100_000:
                     self._df.clear()
@@ -377,7 +382,7 @@ class MilvusBackend(Backend):
     def draft(self, *, rebuild: bool) -> MilvusDraft:
         published = _published(self.client, self.name)
         for c in self._generations():  # what killed builds left behind: collections no alias names
-            if c != published and c not in self._kept():
+            if c.removesuffix(META) != published and c.removesuffix(META) not in self._kept():
                 self.client.drop_collection(c)
         draft = MilvusDraft(self, None if rebuild else published)
         analyzer = (draft.base_manifest or {}).get("keyword", {}).get("analyzer")
@@ -387,7 +392,7 @@ class MilvusBackend(Backend):
 
     def _kept(self) -> set[str]:
         try:
-            return set(json.loads(_Collection(self.client, _published(self.client, self.name)).text("m") or "{}").get("previous", []))
+            return set(json.loads(_Collection(self.client, _published(self.client, self.name) + META).text("m") or "{}").get("previous", []))
         except Exception:
             return set()
 
@@ -395,7 +400,7 @@ class MilvusBackend(Backend):
         published = _published(self.client, self.name)
         keep = {published} | self._kept()
         for c in self._generations():
-            if c not in keep:
+            if c.removesuffix(META) not in keep:
                 self.client.drop_collection(c)
 
 
@@ -406,11 +411,13 @@ class MilvusDraft(Draft):
         self.backend = backend
         self.client = backend.client
         self.base = _Collection(self.client, base) if base else None
+        self.base_meta = _Collection(self.client, base + META) if base else None
         self.base_generation = base
-        self.base_manifest = read_manifest_data(self.base.text("m") or "", base) if base else None
+        self.base_manifest = read_manifest_data(self.base_meta.text("m") or "", base) if base else None
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         self.name = f"{backend.name}__g{stamp}_{secrets.token_hex(3)}"
         self.col: _Collection | None = None
+        self.meta: _Collection | None = None
         self._dim: int | None = None
         self._pending: dict[int, dict] = {}  # piece rows waiting for their vectors
         self._removed_bodies: list[str] = []
@@ -421,7 +428,7 @@ class MilvusDraft(Draft):
     def article_hashes(self) -> dict[str, str]:
         if self.base is None:
             return {}
-        return {r["article"]: r["ekey"] for r in self.base.rows('kind == "article"', ["article", "ekey"])}
+        return {r["article"]: r["ekey"] for r in self.base_meta.rows('kind == "article"', ["article", "ekey"])}
 
     def carry_file(self, name: str) -> Path:
         raise CorpusError("the Milvus backend stores no files: build it with the default (torch) encoder")
@@ -454,18 +461,21 @@ class MilvusDraft(Draft):
         index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25_PARAMS)
         index.add_index(field_name="dense", **DENSE_INDEX)
         self.client.create_collection(self.name, schema=schema, index_params=index)
+        self.client.create_collection(self.name + META, schema=schema, index_params=index)
         self.col = _Collection(self.client, self.name)
+        self.meta = _Collection(self.client, self.name + META)
 
     def _copy_base(self) -> None:
-        batch = []
-        for row in self.base.rows('kind != "chunk" or owner != "m"', [*_FIELDS, "dense"]):
-            batch.append({k: row[k] for k in [*_FIELDS, "dense"]})
-            self._next_pid = max(self._next_pid, int(row["pid"]) + 1)
-            if len(batch) == BATCH:
-                self.client.insert(self.name, batch)
-                batch = []
-        if batch:
-            self.client.insert(self.name, batch)
+        for source, target, where in ((self.base, self.col, 'kind == "piece"'), (self.base_meta, self.meta, 'kind != "chunk" or owner != "m"')):
+            batch = []
+            for row in source.rows(where, [*_FIELDS, "dense"]):
+                batch.append({k: row[k] for k in [*_FIELDS, "dense"]})
+                self._next_pid = max(self._next_pid, int(row["pid"]) + 1)
+                if len(batch) == BATCH:
+                    self.client.insert(target.name, batch)
+                    batch = []
+            if batch:
+                self.client.insert(target.name, batch)
 
     def reusable_vectors(self, keys: Sequence[str]) -> tuple[list[int], np.ndarray | None]:
         if self.col is None:
@@ -493,6 +503,7 @@ class MilvusDraft(Draft):
                     if r["part"] == 0:
                         self._removed_bodies.append(r["body"])
                 self.client.delete(self.name, filter=_in("article", ids))
+                self.client.delete(self.meta.name, filter=_in("article", ids))
         self._added = []
         self._heads: list[str] = []  # the new paragraphs' texts, for the document frequencies
         new: list[int] = []
@@ -531,7 +542,7 @@ class MilvusDraft(Draft):
             self._create(dim)
         rows = [dict(r, dense=[0.0] * dim) if not r.get("dense") else r for r in getattr(self, "_added", [])]
         for lo in range(0, len(rows), BATCH):
-            self.client.insert(self.name, rows[lo : lo + BATCH])
+            self.client.insert(self.meta.name, rows[lo : lo + BATCH])
         self._added = []
         batch = []
         for ids, vectors in parts:
@@ -561,23 +572,24 @@ class MilvusDraft(Draft):
         terms = [t for t, d in delta.items() if d]
         current: dict[str, int] = {}
         for lo in range(0, len(terms), BATCH):
-            for r in self.col.query(f'kind == "term" and {_in("owner", terms[lo : lo + BATCH])}', ["owner", "seq"]):
+            for r in self.meta.query(f'kind == "term" and {_in("owner", terms[lo : lo + BATCH])}', ["owner", "seq"]):
                 current[r["owner"]] = int(r["seq"])
         gone = [f"d:{t}" for t in terms if current.get(t, 0) + delta[t] <= 0 and t in current]
         rows = [_row(self._dim, key=f"d:{t}", kind="term", owner=t, seq=current.get(t, 0) + delta[t]) for t in terms if current.get(t, 0) + delta[t] > 0]
         for lo in range(0, len(gone), BATCH):
-            self.client.delete(self.name, ids=gone[lo : lo + BATCH])
+            self.client.delete(self.meta.name, ids=gone[lo : lo + BATCH])
         for lo in range(0, len(rows), BATCH):
-            self.client.upsert(self.name, rows[lo : lo + BATCH])
+            self.client.upsert(self.meta.name, rows[lo : lo + BATCH])
 
     def finish(self) -> dict[str, float]:
         self._update_frequencies()
-        self.client.flush(self.name)
-        self.client.load_collection(self.name)
+        for name in (self.name, self.meta.name):
+            self.client.flush(name)
+            self.client.load_collection(name)
         return {}
 
     def checked_counts(self) -> tuple[int, int, int]:
-        articles = self.col.count('kind == "article"')
+        articles = self.meta.count('kind == "article"')
         paragraphs = self.col.count('kind == "piece" and part == 0')
         pieces = self.col.count('kind == "piece"')
         return articles, paragraphs, pieces
@@ -596,15 +608,16 @@ class MilvusDraft(Draft):
     def publish(self, manifest: dict[str, Any]) -> str:
         manifest = {**manifest, "previous": [self.base_generation] if self.base_generation else []}
         text = json.dumps(manifest, indent=2, ensure_ascii=False)
-        self.client.insert(self.name, [_row(self._dim, key=f"c:m:{seq}", kind="chunk", owner="m", seq=seq, content=chunk) for seq, chunk in enumerate(_chunks(text))])
-        self.client.flush(self.name)
+        self.client.insert(self.meta.name, [_row(self._dim, key=f"c:m:{seq}", kind="chunk", owner="m", seq=seq, content=chunk) for seq, chunk in enumerate(_chunks(text))])
+        self.client.flush(self.meta.name)
         _point(self.client, self.backend.name, self.name, alias=self.backend.uri.startswith("http"))
         return self.name
 
     def discard(self) -> None:
         with contextlib.suppress(Exception):
-            if self.name in self.client.list_collections():
-                self.client.drop_collection(self.name)
+            for name in (self.name, self.name + META):
+                if name in self.client.list_collections():
+                    self.client.drop_collection(name)
 
     def close(self) -> None:
         pass

@@ -14,8 +14,10 @@ kinds (pieces in the first, the rest in ``_meta``):
 
 * ``piece``: a window of a paragraph with its embedding (``dense``), its
   paragraph's number and offsets; the first piece of a paragraph (its head)
-  also holds the paragraph's text in ``body``, from which Milvus's own BM25
-  function (English analyzer) makes the sparse vector the keyword side searches;
+  also holds the paragraph's text in ``body`` and its article's title in ``title``,
+  from which Milvus's own BM25 function (English analyzer) makes the sparse vectors
+  the keyword side searches (both searched, the scores summed with the title's weighed
+  0.3, as the folder backend's BM25F weighs its title field);
 * ``article``: an article's id and content hash (what incremental builds compare);
 * ``term``: how many paragraphs hold an analysed term (``owner``: the term, ``seq``: the
   count), for the answerer's term weights;
@@ -31,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import secrets
 import threading
@@ -46,6 +49,7 @@ from .backend import Backend, Draft, ParsedQuery, Reader
 from .documents import Article, Paragraph
 from .embed import Embedder, load_embedder
 from .errors import BuildLockedError, CorpusError, IndexCorruptError, IndexNotFoundError
+from .keyword import TITLE_BOOST
 from .store import ParagraphRecord
 
 MILVUS_BACKEND = "milvus"
@@ -57,15 +61,32 @@ POINTER = "__current"
 #: that the BM25 statistics (documents, average length) of the pieces' collection count paragraphs only.
 META = "_meta"
 CHUNK_CHARS = 16_000
-#: The server-side index of the dense vectors (Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX).
-DENSE_INDEX = {"index_type": "FLAT", "metric_type": "IP", "params": {}}
+#: The server-side index of the dense vectors, chosen by ``$CORPUS_MILVUS_INDEX`` when a
+#: generation is written (Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX; a server more).
+DENSE_INDEXES = {
+    "FLAT": {"index_type": "FLAT", "metric_type": "IP", "params": {}},
+    "IVF_FLAT": {"index_type": "IVF_FLAT", "metric_type": "IP", "params": {"nlist": 1024}},
+    "AUTOINDEX": {"index_type": "AUTOINDEX", "metric_type": "IP", "params": {}},
+    "HNSW": {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 16, "efConstruction": 200}},
+}
+
+
+#: How widely an approximate index searches (IVF lists probed, HNSW candidates kept).
+_SEARCH_PARAMS = {"IVF_FLAT": {"nprobe": 64}, "HNSW": {"ef": 128}}
+
+
+def dense_index() -> dict[str, Any]:
+    name = os.environ.get("CORPUS_MILVUS_INDEX", "FLAT").upper()
+    if name not in DENSE_INDEXES:
+        raise CorpusError(f"CORPUS_MILVUS_INDEX={name!r} is not one of {', '.join(DENSE_INDEXES)}")
+    return DENSE_INDEXES[name]
 #: BM25 as the folder backend scores it (Lucene's defaults).
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
 ANALYZER = {"type": "english"}
 #: Rows fetched per query when copying or reading many.
 BATCH = 1000
 KEEP_OLD_GENERATIONS = 1
-_FIELDS = ["key", "kind", "pid", "head", "article", "number", "part", "start", "end", "pstart", "pend", "ekey", "owner", "seq", "content", "body"]
+_FIELDS = ["key", "kind", "pid", "head", "article", "number", "part", "start", "end", "pstart", "pend", "ekey", "owner", "seq", "content", "body", "title"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,150}$")
 
 
@@ -121,7 +142,7 @@ def _in(field: str, values: Iterable) -> str:
 
 def _blank(dim: int) -> dict[str, Any]:
     return {"kind": "", "pid": 0, "head": 0, "article": "", "number": 0, "part": 0, "start": 0, "end": 0, "pstart": 0, "pend": 0,
-            "ekey": "", "owner": "", "seq": 0, "content": "", "body": "", "dense": [0.0] * dim}
+            "ekey": "", "owner": "", "seq": 0, "content": "", "body": "", "title": "", "dense": [0.0] * dim}
 
 
 class _Collection:
@@ -225,16 +246,24 @@ class MilvusReader(Reader):
     def keyword_search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
         if parsed.empty or limit <= 0:
             return []
-        found = self._client.search(
-            self._col.name, data=[parsed.plan], anns_field="sparse", limit=min(limit, 16_384),
-            filter='kind == "piece" and part == 0', output_fields=["pid"], search_params={"metric_type": "BM25"},
-        )[0]
-        return [(int(h["entity"]["pid"]), float(h["distance"])) for h in found]
+        # BM25F as the folder backend scores it: the body's BM25 plus the title's weighed
+        # TITLE_BOOST (summed here: Milvus's weighted ranker normalises the scores first)
+        limit = min(limit, 16_384)
+        scores: dict[int, float] = {}
+        for field, weight in (("sparse", 1.0), ("title_sparse", TITLE_BOOST)):
+            found = self._client.search(
+                self._col.name, data=[parsed.plan], anns_field=field, limit=limit,
+                filter='kind == "piece" and part == 0', output_fields=["pid"], search_params={"metric_type": "BM25"},
+            )[0]
+            for h in found:
+                pid = int(h["entity"]["pid"])
+                scores[pid] = scores.get(pid, 0.0) + weight * float(h["distance"])
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
         found = self._client.search(
             self._col.name, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense", limit=min(limit, 16_384),
-            filter='kind == "piece"', output_fields=["head"], search_params={"metric_type": "IP"},
+            filter='kind == "piece"', output_fields=["head"], search_params={"metric_type": "IP", "params": _SEARCH_PARAMS.get(self.manifest["vector"].get("index_type"), {})},
         )[0]
         best: dict[int, float] = {}
         for h in found:
@@ -418,6 +447,7 @@ class MilvusDraft(Draft):
         self.name = f"{backend.name}__g{stamp}_{secrets.token_hex(3)}"
         self.col: _Collection | None = None
         self.meta: _Collection | None = None
+        self._dense = dense_index()
         self._dim: int | None = None
         self._pending: dict[int, dict] = {}  # piece rows waiting for their vectors
         self._removed_bodies: list[str] = []
@@ -453,13 +483,17 @@ class MilvusDraft(Draft):
         schema.add_field("ekey", DataType.VARCHAR, max_length=64)
         schema.add_field("owner", DataType.VARCHAR, max_length=8192)
         schema.add_field("content", DataType.VARCHAR, max_length=65535)
-        schema.add_field("body", DataType.VARCHAR, max_length=65535, enable_analyzer=True, enable_match=True, analyzer_params=ANALYZER)
+        schema.add_field("body", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)
+        schema.add_field("title", DataType.VARCHAR, max_length=65535, enable_analyzer=True, analyzer_params=ANALYZER)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("title_sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["body"], output_field_names=["sparse"]))
+        schema.add_function(Function(name="bm25_title", function_type=FunctionType.BM25, input_field_names=["title"], output_field_names=["title_sparse"]))
         index = self.client.prepare_index_params()
         index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25_PARAMS)
-        index.add_index(field_name="dense", **DENSE_INDEX)
+        index.add_index(field_name="title_sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25_PARAMS)
+        index.add_index(field_name="dense", **self._dense)
         self.client.create_collection(self.name, schema=schema, index_params=index)
         self.client.create_collection(self.name + META, schema=schema, index_params=index)
         self.col = _Collection(self.client, self.name)
@@ -521,12 +555,14 @@ class MilvusDraft(Draft):
                 self._next_pid += 1
                 if p.part == 0:
                     head = pid
+                body = article.text[pstart:pend][:CHUNK_CHARS] if p.part == 0 else ""
                 if p.part == 0:
-                    self._heads.append(article.text[pstart:pend][:CHUNK_CHARS])
+                    self._heads.append(body)
                 self._pending[pid] = {
                     "key": f"p:{pid}", "kind": "piece", "pid": pid, "head": head, "article": article.id, "number": p.number, "part": p.part,
                     "start": p.start, "end": p.end, "pstart": pstart, "pend": pend, "ekey": ekey,
-                    "body": article.text[pstart:pend][:CHUNK_CHARS] if p.part == 0 else "",
+                    "body": body,
+                    "title": article.title[:CHUNK_CHARS] if p.part == 0 else "",
                 }
                 new.append(pid)
         return dropped, new
@@ -556,7 +592,7 @@ class MilvusDraft(Draft):
             self.client.insert(self.name, batch)
         if self._pending:
             raise IndexCorruptError(f"{len(self._pending)} pieces were given no vector; nothing was published")
-        return DENSE_INDEX["index_type"], None
+        return self._dense["index_type"], None
 
     def _update_frequencies(self) -> None:
         from collections import Counter
@@ -601,7 +637,7 @@ class MilvusDraft(Draft):
             server = "pymilvus"
         return {
             "backend": MILVUS_BACKEND,
-            "keyword": {"engine": f"Milvus BM25 function ({server})", "analyzer": f"milvus {json.dumps(ANALYZER)}", "scoring": {"name": "BM25", **BM25_PARAMS}, "title_boost": 0.0},
+            "keyword": {"engine": f"Milvus BM25 function ({server})", "analyzer": f"milvus {json.dumps(ANALYZER)}", "scoring": {"name": "BM25 of body + title_boost x BM25 of title", **BM25_PARAMS}, "title_boost": TITLE_BOOST},
             "vector": {"engine": f"Milvus ({server})", "metric": "inner product", "collection": self.name},
         }
 

@@ -40,6 +40,9 @@ def test_the_seed_searches_the_same_in_milvus(milvus_seed, seed_lib):
         ours = {h.paragraph: h.vector_score for h in lib.search("Abadi radio broadcast", k=5, mode="vector")}
         theirs = {h.paragraph: h.vector_score for h in seed_lib.search("Abadi radio broadcast", k=5, mode="vector")}
         assert ours.keys() == theirs.keys() and all(abs(ours[p] - theirs[p]) < 1e-4 for p in ours)
+        # the answerer's term weights: the same document frequencies as the folder's (for words not in the title)
+        ours, theirs = lib.query_terms("weapons transfer interrogation"), seed_lib.query_terms("weapons transfer interrogation")
+        assert ours.keys() == theirs.keys() and all(abs(ours[t] - theirs[t]) < 1e-6 for t in ours)
         # stray syntax is read as words, never an error
         assert lib.search('title:(drowning AND "mass grave" NOT *', k=3)
 
@@ -120,3 +123,15 @@ def test_cli_builds_and_searches_a_milvus_index(tmp_path, embedder):
     assert json.loads(result.output)["hits"][0]["paragraph"] == 2
     result = runner.invoke(app, ["info", "--index", location])
     assert result.exit_code == 0 and "milvus" in result.output
+
+
+def test_the_dense_index_type_is_chosen_by_configuration(tmp_path, embedder, monkeypatch):
+    location = f"milvus:{tmp_path / 'ivf.db'}"
+    monkeypatch.setenv("CORPUS_MILVUS_INDEX", "ivf_flat")
+    build([SEEDS], location)
+    with Library.open(location) as lib:
+        assert lib.info()["vector_index"] == "IVF_FLAT"
+        assert lib.search("drowning dissenters", k=1, mode="vector")[0].paragraph == 2
+    monkeypatch.setenv("CORPUS_MILVUS_INDEX", "DISKANN-ISH")
+    with pytest.raises(CorpusError, match="CORPUS_MILVUS_INDEX"):
+        build([SEEDS], f"milvus:{tmp_path / 'other.db'}")

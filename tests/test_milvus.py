@@ -135,3 +135,13 @@ def test_the_dense_index_type_is_chosen_by_configuration(tmp_path, embedder, mon
     monkeypatch.setenv("CORPUS_MILVUS_INDEX", "DISKANN-ISH")
     with pytest.raises(CorpusError, match="CORPUS_MILVUS_INDEX"):
         build([SEEDS], f"milvus:{tmp_path / 'other.db'}")
+
+
+def test_without_the_extra_a_milvus_location_names_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if it were not installed
+    with pytest.raises(CorpusError, match=r"corpus-qa\[milvus\]"):
+        Library.open(f"milvus:{tmp_path / 'x.db'}")
+    with pytest.raises(CorpusError, match=r"corpus-qa\[milvus\]"):
+        build([SEEDS], f"milvus:{tmp_path / 'x.db'}")

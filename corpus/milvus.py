@@ -31,12 +31,15 @@ analyzer differs from Whoosh's (see the README).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
+import logging
 import math
 import os
 import re
 import secrets
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -117,9 +120,16 @@ def parse_location(location: str) -> tuple[str, str]:
 
 def _client(uri: str):
     try:
-        from pymilvus import MilvusClient
+        with warnings.catch_warnings():  # Milvus Lite 2.5 imports pkg_resources, which warns on import
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            from pymilvus import MilvusClient
+
+            if not uri.startswith("http"):  # a .db file needs Milvus Lite, not only the client
+                importlib.import_module("milvus_lite")
     except ImportError as exc:
         raise CorpusError("a Milvus index needs the milvus extra: pip install 'corpus-qa[milvus]'") from exc
+    # pymilvus logs at WARNING what it recovers from itself (an iterator's timestamp, say)
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)
     if not uri.startswith("http"):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -53,6 +53,8 @@ TITLE_TOKENS = 32
 DEFAULT_PIECE_TOKENS = 128
 #: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
 EMBED_PART = 65_536
+#: Where a build embeds: in its own process, or through Ray Data (see corpus.ray_embed).
+EMBED_WITH = ("process", "ray")
 #: Articles split per batch of tokenizer calls.
 SPLIT_CHUNK = 1024
 
@@ -101,6 +103,8 @@ def build(
     piece_tokens: int | None = None,
     encoder: str | None = None,
     embedder: Embedder | None = None,
+    embed_with: str = "process",
+    ray_address: str | None = None,
 ) -> BuildReport:
     """Build or incrementally update the index at ``index_dir`` from ``sources``.
 
@@ -109,7 +113,9 @@ def build(
     or ``onnx-int8`` and, like ``piece_tokens``, is fixed when an index is
     created. ``embedder`` replaces the model with any object of the
     :class:`corpus.embed.Embedder` protocol whose vectors live in the space of
-    the model it names (the benchmark uses one). Raises :class:`CorpusError`
+    the model it names (the benchmark uses one). ``embed_with="ray"`` sends the
+    pieces to embed through Ray Data (:mod:`corpus.ray_embed`; on the cluster at
+    ``ray_address``, else started here), with the torch encoder. Raises :class:`CorpusError`
     subclasses for user errors; the published index is never damaged.
     """
     started = time.perf_counter()
@@ -137,7 +143,12 @@ def build(
             if not articles:
                 raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
             encoder_job = _EncoderJob(embedder, lambda: _load_encoder(encoder, model_path, draft), model_path)
-            changed = _write_generation(draft, articles, encoder_job, report, progress, timer, batch_size, piece_tokens)
+            if embed_with not in EMBED_WITH:
+                raise CorpusError(f"unknown --embed-with {embed_with!r}; choose one of {', '.join(EMBED_WITH)}")
+            if embed_with == "ray" and encoder != DEFAULT_ENCODER:
+                raise CorpusError("--embed-with ray embeds with the torch encoder; this index uses " + encoder)
+            ray = (model_path, ray_address) if embed_with == "ray" else None
+            changed = _write_generation(draft, articles, encoder_job, report, progress, timer, batch_size, piece_tokens, ray)
             if not changed and prev_manifest is not None:
                 report.up_to_date = True
                 report.generation = draft.base_generation
@@ -241,6 +252,7 @@ def _write_generation(
     timer: _StageTimer,
     batch_size: int,
     piece_tokens: int,
+    ray: tuple[str | None, str | None] | None = None,
 ) -> bool:
     """Write the new generation into ``draft``; return False when nothing changed."""
     old = draft.article_hashes()
@@ -297,6 +309,13 @@ def _write_generation(
         parts = [(piece_ids[have], reused)] if have else []
         del reused
         with timer("embed"):
+            if ray is not None and need:  # the pieces go to Ray Data's actors in one pipeline
+                from .ray_embed import encode_with_ray
+
+                vectors = encode_with_ray([inputs[i] for i in need], ray[0], address=ray[1], batch_size=batch_size,
+                                          progress=lambda done, total: progress("embed", done, total))
+                parts.append((piece_ids[need], vectors))
+                need = []
             for lo in range(0, len(need), EMBED_PART):
                 part = need[lo : lo + EMBED_PART]
                 parts.append((

@@ -16,7 +16,8 @@ from .errors import (
     SettingMismatchError,
     SourceError,
 )
-from .index import Index, default_index_dir
+from .backend import default_index_dir
+from .index import Index
 from .sources import read_sources
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -127,6 +127,12 @@ class Reader(ABC):
     def close(self) -> None: ...
 
 
+def default_index_dir() -> Path | str:
+    """``$CORPUS_INDEX``, else ``indexes/default`` (a ``milvus:`` location stays a string)."""
+    value = os.environ.get("CORPUS_INDEX") or "indexes/default"
+    return value if value.startswith("milvus:") else Path(value)
+
+
 def backend_of(manifest: dict[str, Any]) -> str:
     """The backend a manifest names."""
     name = manifest.get("backend", FOLDER_BACKEND)

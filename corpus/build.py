@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Draft, open_backend
+from .backend import Draft, default_index_dir, open_backend
 from .documents import Article, Paragraph, Skipped
 from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, file_sha256, load_embedder, load_tokenizer
 from .errors import CorpusError, IndexCorruptError, SettingMismatchError, SourceError
-from .index import ENCODER_FILE, FORMAT, FORMAT_VERSION, default_index_dir, resolve_model_path
+from .index import ENCODER_FILE, FORMAT, FORMAT_VERSION, resolve_model_path
 from .sources import read_sources
 from .split import split_many
 

@@ -54,12 +54,6 @@ TMP_PREFIX = ".tmp-"
 GEN_PREFIX = "g-"
 
 
-def default_index_dir() -> Path | str:
-    """``$CORPUS_INDEX``, else ``indexes/default`` (a ``milvus:`` location stays a string)."""
-    value = os.environ.get("CORPUS_INDEX") or "indexes/default"
-    return value if value.startswith("milvus:") else Path(value)
-
-
 def current_generation(index_dir: Path) -> Path | None:
     """The published generation folder, or None when there is none."""
     try:

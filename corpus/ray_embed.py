@@ -53,14 +53,18 @@ def encode_with_ray(
     logging.getLogger("ray").setLevel(logging.WARNING)  # a build reports its own progress
     started = False
     if not ray.is_initialized():
-        try:
-            quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-            if address:
-                ray.init(address=address, **quiet)
-            else:
-                ray.init(num_cpus=os.cpu_count() or 2, **quiet)
-        except Exception as exc:  # Ray raises many types for a cluster it cannot join
-            raise CorpusError(f"cannot start or join Ray{f' at {address}' if address else ''}: {exc}") from exc
+        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+        for attempt in (1, 2):  # a busy machine can miss Ray's fixed 30 s wait for its node once
+            try:
+                if address:
+                    ray.init(address=address, **quiet)
+                else:
+                    ray.init(num_cpus=os.cpu_count() or 2, **quiet)
+                break
+            except Exception as exc:  # Ray raises many types for a cluster it cannot join
+                ray.shutdown()
+                if attempt == 2:
+                    raise CorpusError(f"cannot start or join Ray{f' at {address}' if address else ''}: {exc}") from exc
         started = True
     try:
         resources = ray.cluster_resources()

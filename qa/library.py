@@ -13,8 +13,7 @@ import numpy as np
 
 from corpus.documents import Article, paragraph_id
 from corpus.errors import CorpusError, QueryError
-from corpus.backend import FOLDER_BACKEND, Reader, open_reader
-from corpus.index import default_index_dir
+from corpus.backend import FOLDER_BACKEND, Reader, default_index_dir, open_reader
 
 from . import fusion
 from .answer import Answer, Answerer

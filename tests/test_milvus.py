@@ -67,6 +67,10 @@ def test_incremental_update_publishes_by_alias_and_embeds_only_new_text(tmp_path
         assert report.new_articles == 1 and report.unchanged_articles == 1 and report.embedded == 1
         assert lib.generation != first  # the open library follows the alias to the new generation
         assert lib.search("lighthouse rocky cape", k=1)[0].title == "Lighthouses"
+        (docs / "a.txt").write_text("Rivers\n\nThe river Severn floods the meadows in winter.\n\nBoats wait for the summer.\n")
+        report = build([docs], location)  # a changed paragraph: only it is embedded again
+        assert report.changed_articles == 1 and report.embedded == 1 and report.reused == 1
+        assert lib.search("boats summer", k=1, mode="keyword")[0].text == "Boats wait for the summer."
         (docs / "a.txt").unlink()
         report = build([docs], location)
         assert report.removed_articles == 1 and report.embedded == 0
@@ -145,3 +149,47 @@ def test_without_the_extra_a_milvus_location_names_it(tmp_path, monkeypatch):
         Library.open(f"milvus:{tmp_path / 'x.db'}")
     with pytest.raises(CorpusError, match=r"corpus-qa\[milvus\]"):
         build([SEEDS], f"milvus:{tmp_path / 'x.db'}")
+
+
+@pytest.mark.parametrize("delay", [4.0, 9.0])
+def test_sigkill_mid_build_keeps_the_published_generation(tmp_path, embedder, delay):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from .conftest import ROOT
+    from .test_atomic import _many_articles
+
+    location = f"milvus:{tmp_path / 'idx.db'}"
+    build([SEEDS], location)
+    with Library.open(location) as lib:
+        published = lib.generation
+    docs = tmp_path / "docs"
+    _many_articles(docs, 120)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from qa.cli import main; main()", "build", str(SEEDS), str(docs), "--index", location],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(delay)
+        children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=30)  # Milvus Lite's server goes with its process
+        assert not alive, [c.cmdline() for c in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Library.open(location) as lib:
+        if proc.returncode == -signal.SIGKILL:
+            assert lib.generation == published and lib.info()["articles"] == 1
+        assert lib.search("drowning dissenters", k=1)[0].paragraph == 2
+    report = build([SEEDS, docs], location)
+    assert report.articles == 121
+    with Library.open(location) as lib:
+        assert lib.info()["articles"] == 121 and lib.search("drowning dissenters", k=1)[0].paragraph == 2

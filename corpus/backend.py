@@ -14,9 +14,10 @@ generations holding a Whoosh index, a FAISS index and an SQLite store, is
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 
 from .documents import Article, Paragraph
 from .embed import Embedder
-from .errors import IndexCorruptError
+from .errors import BuildLockedError, IndexCorruptError
 from .store import ParagraphRecord
 
 #: The manifest's ``backend`` for a folder of Whoosh + FAISS + SQLite generations
@@ -125,6 +126,23 @@ class Reader(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+@contextlib.contextmanager
+def build_lock(path: Path, location: str) -> Iterator[None]:
+    """Held by the one build allowed at a time: an exclusive lock on the file ``path``
+    (:class:`BuildLockedError` naming ``location`` when another build holds it)."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BuildLockedError(f"another build is writing to {location}; wait for it to finish") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def default_index_dir() -> Path | str:

@@ -11,7 +11,6 @@ only ever follow ``CURRENT``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -24,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .backend import FOLDER_BACKEND, Backend, Draft
+from .backend import FOLDER_BACKEND, Backend, Draft, build_lock
 from .documents import Article, Paragraph
-from .errors import BuildLockedError, CorpusError, IndexCorruptError
+from .errors import CorpusError, IndexCorruptError
 from .index import CURRENT, GEN_PREFIX, KEYWORD_DIR, LOCK, MANIFEST, STORE, TMP_PREFIX, VECTORS, current_generation, read_manifest
 from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
 from .keyword_writer import KeywordWriter
@@ -61,17 +60,8 @@ class FolderBackend(Backend):
         index_dir.mkdir(parents=True, exist_ok=True)
         return cls(index_dir)
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        with open(self.index_dir / LOCK, "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise BuildLockedError(f"another build is writing to {self.index_dir}; wait for it to finish") from exc
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        return build_lock(self.index_dir / LOCK, str(self.index_dir))
 
     def draft(self, *, rebuild: bool) -> FolderDraft:
         self._remove_stale_builds()

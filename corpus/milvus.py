@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, Draft, ParsedQuery, Reader
+from .backend import Backend, Draft, ParsedQuery, Reader, build_lock
 from .documents import Article, Paragraph
 from .embed import Embedder, load_embedder
-from .errors import BuildLockedError, CorpusError, IndexCorruptError, IndexNotFoundError
+from .errors import CorpusError, IndexCorruptError, IndexNotFoundError
 from .keyword import TITLE_BOOST
 from .store import ParagraphRecord
 
@@ -402,17 +402,8 @@ class MilvusBackend(Backend):
         if self.uri.startswith("http"):
             yield
             return
-        import fcntl
-
-        with open(self.uri + ".build.lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise BuildLockedError(f"another build is writing to {self.location}; wait for it to finish") from exc
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with build_lock(Path(self.uri + ".build.lock"), self.location):
+            yield
 
     def _generations(self) -> list[str]:
         prefix = f"{self.name}__g"

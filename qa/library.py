@@ -6,7 +6,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,10 @@ class Library:
         self._index = index
         self._model = model
         self._checked = time.monotonic()
-        self._retired: list[Reader] = []
+        # by id() (readers are not hashable): replaced generations that calls still
+        # read, and how many calls read each reader
+        self._retired: dict[int, Reader] = {}
+        self._reading: dict[int, int] = {}
         self._lock = threading.Lock()
         self._answerer_instance = None
         self.fusion_method = fusion_method or fusion.DEFAULT_METHOD
@@ -70,36 +74,71 @@ class Library:
 
     def close(self) -> None:
         with self._lock:
-            for index in [self._index, *self._retired]:
+            for index in [self._index, *self._retired.values()]:
                 index.close()
             self._retired.clear()
+            self._reading.clear()
 
-    def _snapshot(self) -> Reader:
-        """The index to answer one call from: the published generation.
+    @contextmanager
+    def _snapshot(self) -> Iterator[Reader]:
+        """The index one call reads from: the published generation.
 
         A build publishes a new generation while a server runs; at most once a
-        second the library looks at CURRENT and switches to a new generation.
-        Each call works on one snapshot, so a switch never mixes generations
-        within a query; the old one stays open until the library is closed.
+        second the library looks for one and switches to it. Each call reads one
+        snapshot, so a switch never mixes generations within a query, and a
+        replaced generation is closed (its vectors freed) as soon as the last
+        call reading it is done, so a long-running server does not grow with
+        every rebuild.
         """
+        ix = self._acquire()
+        try:
+            yield ix
+        finally:
+            self._release(ix)
+
+    def _acquire(self) -> Reader:
         now = time.monotonic()
-        if now - self._checked < REFRESH_SECONDS:
-            return self._index
-        self._checked = now
-        published = self._index.published()
-        if published is None or published == self._index.generation:
-            return self._index
+        check = now - self._checked >= REFRESH_SECONDS
+        published = None
+        if check:
+            self._checked = now
+            published = self._index.published()
         with self._lock:
-            if published != self._index.generation:
-                try:
-                    fresh = open_reader(self._index.location, model=self._model)
-                except CorpusError as exc:  # keep answering from what we have
-                    log.warning("a new index generation was published but cannot be opened: %s", exc)
-                    return self._index
-                self._retired.append(self._index)
-                self._index = fresh
-                log.info("switched to index generation %s", fresh.generation)
-            return self._index
+            if published is not None and published != self._index.generation:
+                self._switch()
+            ix = self._index
+            self._reading[id(ix)] = self._reading.get(id(ix), 0) + 1
+            return ix
+
+    def _switch(self) -> None:
+        """Open the published generation (called with the lock held)."""
+        try:
+            fresh = open_reader(self._index.location, model=self._model)
+        except CorpusError as exc:  # keep answering from what we have
+            log.warning("a new index generation was published but cannot be opened: %s", exc)
+            return
+        old, self._index = self._index, fresh
+        log.info("switched to index generation %s", fresh.generation)
+        if self._reading.get(id(old)):
+            self._retired[id(old)] = old
+        else:
+            old.close()
+
+    def _release(self, ix: Reader) -> None:
+        with self._lock:
+            left = self._reading.get(id(ix), 1) - 1
+            if left > 0:
+                self._reading[id(ix)] = left
+                return
+            self._reading.pop(id(ix), None)
+            if self._retired.pop(id(ix), None) is not None:
+                ix.close()
+
+    @property
+    def retired(self) -> int:
+        """How many replaced generations are still open because calls read them."""
+        with self._lock:
+            return len(self._retired)
 
     def __enter__(self) -> Library:
         return self
@@ -110,45 +149,50 @@ class Library:
     # -- what the index holds -------------------------------------------------------
     @property
     def manifest(self) -> dict[str, Any]:
-        return self._snapshot().manifest
+        with self._snapshot() as ix:
+            return ix.manifest
 
     @property
     def location(self) -> str:
         """Where the index is (its folder, or an engine's address)."""
-        return self._snapshot().location
+        with self._snapshot() as ix:
+            return ix.location
 
     @property
     def generation(self) -> str:
         """The name of the generation calls are answered from now."""
-        return self._snapshot().generation
+        with self._snapshot() as ix:
+            return ix.generation
 
     def info(self) -> dict[str, Any]:
-        ix = self._snapshot()
-        m = ix.manifest
-        return {
-            "index": ix.location,
-            "backend": m.get("backend", FOLDER_BACKEND),
-            "generation": ix.generation,
-            "built_at": m["built_at"],
-            "articles": m["counts"]["articles"],
-            "paragraphs": m["counts"]["paragraphs"],
-            "pieces": m["counts"]["pieces"],
-            "model": m["model"]["name"],
-            "encoder": m["model"].get("encoder", "torch"),
-            "dim": m["model"]["dim"],
-            "vector_index": m["vector"]["index_type"],
-            "analyzer": m["keyword"]["analyzer"],
-            "sources": m["sources"],
-            "bytes": ix.size_bytes(),
-            "last_build": m["last_build"],
-        }
+        with self._snapshot() as ix:
+            m = ix.manifest
+            return {
+                "index": ix.location,
+                "backend": m.get("backend", FOLDER_BACKEND),
+                "generation": ix.generation,
+                "built_at": m["built_at"],
+                "articles": m["counts"]["articles"],
+                "paragraphs": m["counts"]["paragraphs"],
+                "pieces": m["counts"]["pieces"],
+                "model": m["model"]["name"],
+                "encoder": m["model"].get("encoder", "torch"),
+                "dim": m["model"]["dim"],
+                "vector_index": m["vector"]["index_type"],
+                "analyzer": m["keyword"]["analyzer"],
+                "sources": m["sources"],
+                "bytes": ix.size_bytes(),
+                "last_build": m["last_build"],
+            }
 
     def article(self, article_id: str) -> Article | None:
-        return self._snapshot().article(article_id)
+        with self._snapshot() as ix:
+            return ix.article(article_id)
 
     def article_hits(self, article_id: str) -> list[Hit]:
         """Every paragraph of an article, in order, as hits with score 0."""
-        return [self._hit(r, 0.0) for r in self._snapshot().article_paragraphs(article_id)]
+        with self._snapshot() as ix:
+            return [self._hit(r, 0.0) for r in ix.article_paragraphs(article_id)]
 
     # -- searching ----------------------------------------------------------------
     def search(
@@ -172,21 +216,21 @@ class Library:
         if k <= 0:
             return Hits(query=text, mode=mode, notices=notices)
         depth = max(depth, k)
-        ix = self._snapshot()
-        parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices)
-        ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
-        records = ix.paragraphs([pid for pid, _ in ranking])
-        kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
-        vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
-        hits = []
-        for pid, score in ranking:
-            record = records.get(pid)
-            if record is None:  # cannot happen in a consistent index; never crash on it
-                log.warning("paragraph %s is in an index but not in the store", pid)
-                continue
-            spans = ix.highlight_spans(record.text, parsed.terms)
-            hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid)))
-        return Hits(hits, query=text, mode=mode, notices=notices)
+        with self._snapshot() as ix:
+            parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices)
+            ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
+            records = ix.paragraphs([pid for pid, _ in ranking])
+            kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
+            vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
+            hits = []
+            for pid, score in ranking:
+                record = records.get(pid)
+                if record is None:  # cannot happen in a consistent index; never crash on it
+                    log.warning("paragraph %s is in an index but not in the store", pid)
+                    continue
+                spans = ix.highlight_spans(record.text, parsed.terms)
+                hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid)))
+            return Hits(hits, query=text, mode=mode, notices=notices)
 
     def search_articles(
         self,
@@ -209,13 +253,13 @@ class Library:
         before fusion, and the mode actually used."""
         text, notices = clean_query(query)
         _check_mode(mode)
-        ix = self._snapshot()
-        _, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, _vector)
-        heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
-        article_of = ix.article_ids(sorted(heads))
-        keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
-        vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
-        return keyword, vector, mode
+        with self._snapshot() as ix:
+            _, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, _vector)
+            heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
+            article_of = ix.article_ids(sorted(heads))
+            keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
+            vector = fusion.collapse(vector, article_of.__getitem__)[:DEPTH]
+            return keyword, vector, mode
 
     # -- answers ------------------------------------------------------------------
     def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid") -> Answer:
@@ -232,21 +276,24 @@ class Library:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings of texts with the index's model."""
-        return self._snapshot().embedder.encode(list(texts))
+        with self._snapshot() as ix:
+            return ix.embedder.encode(list(texts))
 
     def query_terms(self, query: str) -> dict[str, float]:
         """The analysed terms of a query, each with its inverse document frequency."""
-        ix = self._snapshot()
-        parsed = ix.parse(query)
-        return {} if parsed.empty else ix.idf(parsed.terms)
+        with self._snapshot() as ix:
+            parsed = ix.parse(query)
+            return {} if parsed.empty else ix.idf(parsed.terms)
 
     def stems(self, text: str) -> set[str]:
         """The analysed terms of a text, as the keyword index sees them."""
-        return self._snapshot().stems(text)
+        with self._snapshot() as ix:
+            return ix.stems(text)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed many queries at once (for evaluations and benchmarks)."""
-        return self._snapshot().embedder.encode([clean_query(q)[0] for q in queries])
+        with self._snapshot() as ix:
+            return ix.embedder.encode([clean_query(q)[0] for q in queries])
 
     # -- internals ------------------------------------------------------------------
     def _rank(self, ix: Reader, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):

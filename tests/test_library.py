@@ -135,6 +135,51 @@ def test_an_open_library_follows_rebuilds(tmp_path, monkeypatch):
         assert answer.answered and "lighthouse" in answer.quotes[0].text
 
 
+def test_replaced_generations_are_released_once_no_call_reads_them(tmp_path, monkeypatch):
+    """A long-running server must not keep every generation it has served."""
+    import threading
+
+    from corpus import build
+    from qa import library as library_module
+
+    monkeypatch.setattr(library_module, "REFRESH_SECONDS", 0.0)
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Rivers\n\nThe river Severn floods the meadows in winter.\n")
+    build([docs], index)
+    with Library.open(index) as lib:
+        closed = []
+        for n in range(4):
+            with lib._snapshot() as before:
+                before.close = lambda ix=before, close=before.close: (closed.append(ix.generation), close())
+            (docs / f"b{n}.txt").write_text(f"Lighthouses {n}\n\nThe lighthouse number {n} guards the cape.\n")
+            build([docs], index)
+            assert lib.search("lighthouse guards the cape", k=1)  # switches to the new generation
+            assert lib.retired == 0 and closed[-1] == before.generation
+        assert len(closed) == 4
+
+        # a call still reading the old generation keeps it open until it is done
+        reading, done, found = threading.Event(), threading.Event(), []
+
+        def slow_call():
+            with lib._snapshot() as ix:
+                reading.set()
+                done.wait(10)
+                ids = [pid for pid, _ in ix.keyword_search(ix.parse("Severn meadows"), 5)]
+                found.extend(r.text for r in ix.paragraphs(ids).values())  # still readable after the switch
+
+        worker = threading.Thread(target=slow_call)
+        worker.start()
+        reading.wait(10)
+        (docs / "c.txt").write_text("Castles\n\nThe castle of Harlech stands above the sea.\n")
+        build([docs], index)
+        assert lib.search("castle of Harlech", k=1)[0].title == "Castles"
+        assert lib.retired == 1
+        done.set()
+        worker.join()
+        assert lib.retired == 0 and any("Severn" in text for text in found)
+
+
 @pytest.mark.parametrize("query", ["drowning NOT Mosul", "drowning AND NOT Mosul", "drowning ANDNOT Mosul"])
 def test_terms_under_not_are_not_highlighted(seed_lib, query):
     hits = seed_lib.search(query, k=10, mode="vector")

@@ -186,11 +186,16 @@ class Library:
             }
 
     def article(self, article_id: str) -> Article | None:
+        """The article with this id, or None."""
+        if not _possible_id(article_id):
+            return None
         with self._snapshot() as ix:
             return ix.article(article_id)
 
     def article_hits(self, article_id: str) -> list[Hit]:
-        """Every paragraph of an article, in order, as hits with score 0."""
+        """Every paragraph of an article, in order, as hits with score 0 (none for an unknown id)."""
+        if not _possible_id(article_id):
+            return []
         with self._snapshot() as ix:
             return [self._hit(r, 0.0) for r in ix.article_paragraphs(article_id)]
 
@@ -339,6 +344,17 @@ class Library:
             keyword_score=kw[1] if kw else None,
             vector_score=vec[1] if vec else None,
         )
+
+
+def _possible_id(article_id: object) -> bool:
+    """Whether an id can name an article at all (text an index can store, of a sane length)."""
+    if not isinstance(article_id, str) or not 0 < len(article_id) <= 1000:
+        return False
+    try:
+        article_id.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def _check_mode(mode: str) -> None:

@@ -9,7 +9,8 @@ from corpus.errors import QueryError
 
 #: Longer queries are cut here (the embedder reads 256 word pieces, the keyword side 64 words).
 MAX_QUERY_CHARS = 4000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# control characters, and lone surrogates (no encoding can write them)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def clean_query(query: object) -> tuple[str, list[str]]:

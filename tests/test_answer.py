@@ -150,6 +150,19 @@ def test_empty_question_is_a_query_error(seed_lib, question):
         seed_lib.ask(question)
 
 
+@pytest.mark.parametrize("history", [5, True, "Who led it?", {"role": "user", "content": "Mosul"}, object()])
+def test_a_history_that_is_not_a_list_is_a_query_error(seed_lib, history):
+    with pytest.raises(QueryError, match="history must be a list"):
+        seed_lib.ask("Who led it?", history)
+
+
+def test_history_turns_are_cleaned_like_questions(seed_lib):
+    """A follow-up is searched with the previous question: its odd characters and length are bounded too."""
+    history = [{"role": "user", "content": "What happened to the rebellion in Mosul? \ud800\x00" + " Mosul" * 20_000}, {"role": "assistant", "content": "…"}]
+    answer = seed_lib.ask("Who led it?", history)
+    assert isinstance(answer.answered, bool) and "\ud800" not in answer.query and len(answer.query) <= 4000
+
+
 def test_markdown_of_corpus_text_is_inert():
     hostile = 'Click <a href="javascript:alert(1)">here</a> <img src=x onerror=alert(1)> *bold* [x](javascript:y) `code`'
     escaped = md_escape(hostile)

@@ -61,6 +61,18 @@ def test_stray_syntax_never_crashes(seed_lib, query):
         assert len(hits) <= 3
 
 
+@pytest.mark.parametrize("query", ["Mosul \ud800 rebellion", "\udfff", "drowning\udc80dissenters"])
+def test_lone_surrogates_are_dropped_not_fatal(seed_lib, query):
+    """Text a JSON client can send (an escaped half of a surrogate pair) that no encoding can write."""
+    for mode in ("hybrid", "keyword", "vector"):
+        if query == "\udfff":
+            with pytest.raises(QueryError):
+                seed_lib.search(query, mode=mode)
+        else:
+            assert seed_lib.search(query, k=3, mode=mode)
+    assert seed_lib.article(query) is None and seed_lib.article_hits(query) == []
+
+
 def test_syntax_only_query_falls_back_to_vectors_with_a_notice(seed_lib):
     hits = seed_lib.search("*", mode="keyword")
     assert hits.mode == "vector" and hits.notices and len(hits) > 0

@@ -114,7 +114,7 @@ class Answerer:
     def retrieve(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid") -> Retrieval:
         """The passages an answer will quote from (the first half of :meth:`draft`)."""
         text, notices = clean_query(question)
-        query = resolve_followup(text, history or [])
+        query, _ = clean_query(resolve_followup(text, history or []))  # the conversation's text is user text too
         hits, prior = self._passages(query, text, k or self.passages, mode)
         return Retrieval(text, query, list(hits), prior, notices + hits.notices)
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from corpus.errors import QueryError
+
 # Entity labels (spaCy's OntoNotes scheme; the rule tagger uses the same names).
 PERSON = frozenset({"PERSON"})
 #: "who" asks for a person, named or described ("an ISIS commander"); a name the tagger
@@ -268,8 +270,13 @@ def conversation_turns(history: Sequence[Any]) -> list[dict[str, str]]:
     """The text turns of a chat history, as ``{"role", "content"}`` messages.
 
     Accepts the chat messages format and ``(user, assistant)`` pairs; turns that
-    are not text (files, components) are left out.
+    are not text (files, components) are left out. Raises :class:`QueryError`
+    when ``history`` is not a list at all.
     """
+    if history is None:
+        return []
+    if not isinstance(history, (list, tuple)):
+        raise QueryError(f"a chat history must be a list of messages, not {type(history).__name__}")
     turns: list[dict[str, str]] = []
     for item in history:
         if isinstance(item, dict):

@@ -7,6 +7,7 @@ never stops a build.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -24,8 +25,9 @@ HTML_SUFFIXES = frozenset({".html", ".htm"})
 JSONL_SUFFIXES = frozenset({".jsonl"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
-#: Single text or HTML files above this size are skipped, not read into memory.
-MAX_FILE_BYTES = 64 * 1024 * 1024
+#: A text, Markdown or HTML file is one article; above this size (far beyond a book) it is
+#: skipped, not read into memory: such a file is a collection to split, or to give as .jsonl.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 #: One line of a .jsonl file above this size is skipped.
 MAX_JSONL_LINE_BYTES = 16 * 1024 * 1024
 
@@ -46,15 +48,21 @@ def read_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Article | 
         if path.is_dir():
             root = path.resolve()
             for file in _walk(root):
-                yield from read_file(file, article_id=_file_id(root, file))
+                if isinstance(file, Skipped):
+                    yield file
+                else:
+                    yield from read_file(file, article_id=_file_id(root, file))
         else:
             resolved = path.resolve()
             yield from read_file(resolved, article_id=resolved.name)
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path) -> Iterator[Path | Skipped]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):  # os.walk does not follow it
+                yield Skipped(os.path.join(dirpath, name), "a link to a folder: not followed (links can loop)")
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield Path(dirpath) / name
@@ -76,17 +84,18 @@ def read_file(path: Path, article_id: str) -> Iterator[Article | Skipped]:
             return
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            yield Skipped(str(path), f"too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
+            yield Skipped(str(path), f"too large for one article ({size:,} bytes > {MAX_FILE_BYTES:,}); split it, or give its parts as .jsonl records")
             return
         data = path.read_bytes()
     except OSError as exc:
         yield Skipped(str(path), f"unreadable: {exc.strerror or exc}")
         return
-    problem = _binary_or_empty(data)
+    unicode = _decode_bom(data)  # UTF-16 and UTF-32 hold NULs: read them before the sniff for binary files
+    problem = _binary_or_empty(unicode[0].encode("utf-8") if unicode else data)
     if problem:
         yield Skipped(str(path), problem)
         return
-    text, encoding = decode(data)
+    text, encoding = unicode or decode(data)
     if encoding != "utf-8":
         log.info("%s: not valid UTF-8, decoded as %s", path, encoding)
     meta = {} if encoding == "utf-8" else {"encoding": encoding}
@@ -105,6 +114,25 @@ def _binary_or_empty(data: bytes) -> str | None:
         return "empty file"
     if b"\x00" in data[:_BINARY_SNIFF]:
         return "binary file"
+    return None
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode_bom(data: bytes) -> tuple[str, str] | None:
+    """A text that starts with a UTF-16 or UTF-32 byte order mark, decoded; else None."""
+    for bom, encoding in _BOMS:  # UTF-32 first: its LE mark begins with UTF-16's
+        if data.startswith(bom):
+            try:
+                return normalise_newlines(data.decode(encoding)), encoding
+            except UnicodeDecodeError:
+                return None
     return None
 
 

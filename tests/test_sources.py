@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import json
 
 import pytest
@@ -51,6 +52,24 @@ def test_binary_empty_and_unsupported_files_are_skipped_with_reasons(tmp_path):
     assert reasons == {"blob.txt": "binary file", "empty.txt": "empty file", "image.png": "unsupported file type .png"}
 
 
+def test_a_file_too_large_for_one_article_is_skipped_unread(tmp_path):
+    from corpus.sources import MAX_FILE_BYTES
+
+    with open(tmp_path / "dump.txt", "wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)  # sparse: never read
+    articles, (skipped,) = _read(tmp_path)
+    assert not articles and skipped.reason.startswith("too large for one article")
+
+
+def test_links_to_folders_are_listed_not_followed(tmp_path):
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "a.txt").write_text("Title\n\nBody text.\n")
+    (tmp_path / "news" / "loop").symlink_to("..")
+    articles, (skipped,) = _read(tmp_path)
+    assert [a.id for a in articles] == [f"{tmp_path.name}/news/a.txt"]
+    assert skipped.path.endswith("news/loop") and "not followed" in skipped.reason
+
+
 def test_legacy_encoding_is_decoded_with_a_note(tmp_path):
     (tmp_path / "pound.txt").write_bytes("Price\n\nIt cost £5 and caf\xe9 au lait.\n".encode("latin-1"))
     (article,), skipped = _read(tmp_path)
@@ -58,6 +77,20 @@ def test_legacy_encoding_is_decoded_with_a_note(tmp_path):
     assert "£5" in article.text and "café" in article.text
     assert article.meta == {"encoding": "cp1252"}
     assert decode(b"\xef\xbb\xbfhi\r\nthere") == ("hi\nthere", "utf-8")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_read(tmp_path, encoding):
+    """Windows tools write UTF-16; its NUL bytes must not make a text look binary."""
+    text = "Café society\r\n\r\nThe café on the quay serves crêpes. Prices in £.\r\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    (tmp_path / "windows.txt").write_bytes(data)
+    (article,), skipped = _read(tmp_path)
+    assert not skipped
+    assert article.title == "Café society" and article.text == "The café on the quay serves crêpes. Prices in £."
+    assert article.meta == {"encoding": encoding[:6]}
 
 
 def test_missing_source_raises():

@@ -203,6 +203,9 @@ class Draft(ABC):
     #: the published generation the draft starts from, and its manifest (None for a new index or a rebuild)
     base_generation: str | None
     base_manifest: dict[str, Any] | None
+    #: the published generation's manifest even for a rebuild, whose settings (sources, model,
+    #: encoder, piece size) carry over unless given anew; None when there is none or it is unreadable
+    published_manifest: dict[str, Any] | None
 
     @abstractmethod
     def article_hashes(self) -> dict[str, str]:

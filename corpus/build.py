@@ -125,13 +125,17 @@ def build(
     with backend.lock():
         draft = backend.draft(rebuild=rebuild)
         prev_manifest = draft.base_manifest
+        # a rebuild starts from nothing, but with the index's settings unless new ones are given
+        settings = draft.published_manifest
         encoder_job: _EncoderJob | None = None
         try:
-            source_list = _resolve_sources(sources, prev_manifest)
-            piece_tokens = _resolve_piece_tokens(piece_tokens, prev_manifest)
-            encoder = _resolve_encoder(encoder, prev_manifest)
+            source_list = _resolve_sources(sources, settings)
+            piece_tokens = _resolve_piece_tokens(piece_tokens, settings, fixed=not rebuild)
+            encoder = _resolve_encoder(encoder, settings, fixed=not rebuild)
             if prev_manifest is not None:
                 model_path = resolve_model_path(prev_manifest, model)
+            elif model is None and settings is not None:
+                model_path = resolve_model_path(settings, None)
             else:
                 model_path = str(model) if model is not None else None
             timer = _StageTimer()
@@ -184,24 +188,26 @@ def _resolve_sources(sources: Iterable[str | os.PathLike[str]] | None, manifest:
     raise SourceError("no sources given and no seeds/ folder here; name the folders or files to index")
 
 
-def _resolve_piece_tokens(piece_tokens: int | None, manifest: dict | None) -> int:
+def _resolve_piece_tokens(piece_tokens: int | None, manifest: dict | None, *, fixed: bool) -> int:
+    """The piece size: as given, else as recorded; a new one only for a rebuild (``fixed`` false)."""
     recorded = manifest.get("piece_tokens") if manifest else None
     if piece_tokens is None:
         return recorded or DEFAULT_PIECE_TOKENS
     if piece_tokens < 32:
         raise CorpusError(f"pieces of {piece_tokens} word pieces are too small (at least 32)")
-    if recorded is not None and piece_tokens != recorded:
+    if fixed and recorded is not None and piece_tokens != recorded:
         raise SettingMismatchError(f"the index cuts paragraphs into pieces of {recorded} word pieces, not {piece_tokens}; add --rebuild to change it")
     return piece_tokens
 
 
-def _resolve_encoder(encoder: str | None, manifest: dict | None) -> str:
+def _resolve_encoder(encoder: str | None, manifest: dict | None, *, fixed: bool) -> str:
+    """The encoder: as given, else as recorded; a new one only for a rebuild (``fixed`` false)."""
     recorded = manifest["model"].get("encoder", DEFAULT_ENCODER) if manifest else None
     if encoder is None:
         return recorded or DEFAULT_ENCODER
     if encoder not in ENCODERS:
         raise CorpusError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
-    if recorded is not None and encoder != recorded:
+    if fixed and recorded is not None and encoder != recorded:
         raise SettingMismatchError(f"the index was embedded with the {recorded} encoder, not {encoder}; add --rebuild to change it")
     return encoder
 

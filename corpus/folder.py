@@ -65,8 +65,15 @@ class FolderBackend(Backend):
 
     def draft(self, *, rebuild: bool) -> FolderDraft:
         self._remove_stale_builds()
-        base = None if rebuild else current_generation(self.index_dir)
-        draft = FolderDraft(self.index_dir, base)
+        if rebuild:
+            draft = FolderDraft(self.index_dir, None)
+            try:  # a rebuild also mends a damaged index: its settings are kept only when readable
+                published = current_generation(self.index_dir)
+                draft.published_manifest = read_manifest(published) if published is not None else None
+            except CorpusError:
+                pass
+            return draft
+        draft = FolderDraft(self.index_dir, current_generation(self.index_dir))
         if draft.base_manifest and draft.base_manifest.get("keyword", {}).get("analyzer") != ANALYZER_ID:
             draft.discard()
             raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
@@ -96,6 +103,7 @@ class FolderDraft(Draft):
         self.index_dir = index_dir
         self.base = base
         self.base_manifest = read_manifest(base) if base is not None else None
+        self.published_manifest = self.base_manifest
         self.base_generation = base.name if base is not None else None
         self.path = index_dir / f"{TMP_PREFIX}{secrets.token_hex(4)}"
         self.path.mkdir()

@@ -415,6 +415,13 @@ class MilvusBackend(Backend):
             if c.removesuffix(META) != published and c.removesuffix(META) not in self._kept():
                 self.client.drop_collection(c)
         draft = MilvusDraft(self, None if rebuild else published)
+        if rebuild and published:
+            from .index import read_manifest_data
+
+            try:  # a rebuild also mends a damaged index: its settings are kept only when readable
+                draft.published_manifest = read_manifest_data(_Collection(self.client, published + META).text("m") or "", published)
+            except Exception:  # noqa: BLE001 — a CorpusError, or pymilvus's own types
+                pass
         analyzer = (draft.base_manifest or {}).get("keyword", {}).get("analyzer")
         if analyzer is not None and analyzer != f"milvus {json.dumps(ANALYZER)}":
             raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
@@ -444,6 +451,7 @@ class MilvusDraft(Draft):
         self.base_meta = _Collection(self.client, base + META) if base else None
         self.base_generation = base
         self.base_manifest = read_manifest_data(self.base_meta.text("m") or "", base) if base else None
+        self.published_manifest = self.base_manifest
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         self.name = f"{backend.name}__g{stamp}_{secrets.token_hex(3)}"
         self.col: _Collection | None = None

@@ -245,6 +245,20 @@ def test_piece_size_is_fixed_per_index(tmp_path):
         build([docs], index, piece_tokens=8)
 
 
+def test_a_rebuild_keeps_the_indexs_settings_unless_given(tmp_path):
+    """`corpus build --rebuild` alone rebuilds this index, not the default seeds/ with default settings."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    _article(docs, "a.txt", "Lighthouses", "The lighthouse guards the rocky cape of Zennor.")
+    build([docs], index, piece_tokens=64)
+    rebuilt = build(None, index, rebuild=True)
+    assert rebuilt.articles == 1 and rebuilt.embedded == 1 and rebuilt.reused == 0
+    with Library.open(index) as lib:
+        assert lib.manifest["sources"] == [str(docs.resolve())] and lib.manifest["piece_tokens"] == 64
+        assert lib.search("Zennor cape", k=1)[0].title == "Lighthouses"
+    (index / "CURRENT").write_text("g-damaged")  # a rebuild mends an index whose settings cannot be read
+    assert build([docs], index, rebuild=True).articles == 1
+
+
 def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkeypatch):
     import corpus.folder as folder_module
 

@@ -76,6 +76,15 @@ def test_encoder_is_fixed_when_an_index_is_created(onnx_index):
         build([docs], path, encoder="tensorrt", rebuild=True)
 
 
+def test_a_rebuild_keeps_the_encoder(tmp_path, onnx_index):
+    path, docs = onnx_index
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    build([docs], copy, rebuild=True)
+    with Library.open(copy) as lib:
+        assert lib.info()["encoder"] == "onnx-int8"
+
+
 def test_a_damaged_exported_file_is_a_typed_error(tmp_path, onnx_index):
     path, _ = onnx_index
     copy = tmp_path / "copy"

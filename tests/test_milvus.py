@@ -76,6 +76,8 @@ def test_incremental_update_publishes_by_alias_and_embeds_only_new_text(tmp_path
         assert report.removed_articles == 1 and report.embedded == 0
         assert lib.info()["articles"] == 1 and lib.search("Severn meadows", k=5, mode="keyword") == []
     assert build([docs], location).up_to_date
+    rebuilt = build(None, location, rebuild=True)  # the index's own sources, not seeds/
+    assert rebuilt.articles == 1 and rebuilt.embedded == 1 and rebuilt.reused == 0
 
 
 def test_a_killed_build_leaves_the_published_generation(tmp_path, embedder, monkeypatch):

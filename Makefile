@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run test build bench train clean
+.PHONY: install run test build bench train reliability clean
 
 SIZES ?= 10k
 
@@ -38,6 +38,11 @@ test: install
 # timings are measured here, never asserted in tests; figures go to bench/results/
 bench: install
 	$(PY) bench/run.py --sizes $(SIZES)
+
+# fuzzing, crash trials, load, memory over rebuilds, hostile sources, security (about half an hour);
+# figures go to bench/results/reliability.json and .md
+reliability: install
+	$(PY) bench/reliability/run.py
 
 # the answer models (qa/answer/model.json) from SQuAD 2.0 and the BBC development questions
 train: install

@@ -1,0 +1,126 @@
+"""Load: 50 clients asking questions of ``corpus serve`` through its ``/ask`` API.
+
+Each client asks, waits for the answer and asks again, for the length of the
+trial (the questions are the BBC development questions, in a seeded order).
+Counted: requests, errors, latency percentiles, the server's RSS before and
+after. A second run does the same while three incremental builds publish new
+generations, each adding an article; a request that fails is an error, and each
+new article must become findable through the API within a few seconds of being
+published.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from common import DATA, WORK, Clock, corpus
+from server import Server
+
+QUESTIONS = DATA / "bbc_news" / "questions-dev.jsonl"
+
+
+def _questions() -> list[str]:
+    return [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
+
+
+def _clients(server: Server, clients: int, seconds: float, seed: int) -> dict:
+    questions = _questions()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(n: int) -> None:
+        rng = random.Random(seed * 1000 + n)
+        while time.monotonic() < stop:
+            t0 = time.monotonic()
+            try:
+                answer = server.ask(rng.choice(questions))
+                if "answered" not in answer:
+                    raise RuntimeError(f"not an answer: {str(answer)[:200]}")
+                with lock:
+                    latencies.append(time.monotonic() - t0)
+            except Exception as exc:  # noqa: BLE001 — counted
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ordered = sorted(latencies)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": len(latencies) + len(errors),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "requests_per_s": round(len(latencies) / seconds, 2),
+        "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
+        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
+    }
+
+
+def _publishing(server: Server, sources: Path, index: Path, builds: int, seconds: float) -> dict:
+    """Incremental builds, spread over ``seconds``, each adding an article; is it found afterwards?"""
+    found, problems = [], []
+    for n in range(builds):
+        time.sleep(seconds / (builds + 1))
+        word = f"zorbulite{n}x"
+        (sources / "added").mkdir(exist_ok=True)
+        (sources / "added" / f"load-{n}.txt").write_text(
+            f"The {word} quarry\n\nMiners dug {word} ore out of the Cornish quarry at a record pace this winter.\n"
+        )
+        corpus("build", str(sources), "--index", str(index), "--json")
+        deadline = time.monotonic() + 10
+        while True:
+            answer = server.ask(f"What did the miners dig out of the Cornish quarry, the {word} one?")
+            if any(word in q["text"] for q in answer.get("quotes", [])) or any(word in h["text"] for h in answer.get("closest", [])):
+                found.append(n)
+                break
+            if time.monotonic() > deadline:
+                problems.append(f"article {n} not found 10 s after its build")
+                break
+            time.sleep(0.5)
+    return {"builds": builds, "new_articles_found": len(found), "problems": problems}
+
+
+def run(bbc_index: Path, bbc_sources: Path, clients: int = 50, seconds: float = 60, seed: int = 3) -> dict:
+    clock = Clock()
+    base = WORK / "load"
+    sources, index = base / "bbc", base / "index"  # named as the original: article ids start with it
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    shutil.copytree(bbc_sources, sources)
+    shutil.copytree(bbc_index, index, symlinks=True)
+    server = Server(index, base / "serve.log")
+    try:
+        server.ask("Who is the chief executive of Time Warner?")  # loads what the first answer needs
+        before = server.rss_mb()
+        steady = _clients(server, clients, seconds, seed)
+        after_steady = server.rss_mb()
+        publishing: dict = {}
+        worker = threading.Thread(target=lambda: publishing.update(_publishing(server, sources, index, 3, seconds)))
+        worker.start()
+        rebuilding = _clients(server, clients, seconds, seed + 1)
+        worker.join()
+        rebuilding.update(publishing)
+        after = server.rss_mb()
+    finally:
+        log = server.close()
+    return {
+        "command": "python bench/reliability/run.py --only load",
+        "index": "BBC News",
+        "steady": steady,
+        "while_publishing": rebuilding,
+        "server_rss_mb": {"before": before, "after_steady": after_steady, "after_publishing": after},
+        "server_tracebacks": log.count("Traceback"),
+        "seconds": clock.seconds(),
+    }

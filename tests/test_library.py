@@ -125,7 +125,9 @@ def test_fusion_options(seed_index):
         Library.open(seed_index, fusion_method="nope")
 
 
-def test_an_open_library_follows_rebuilds(tmp_path, monkeypatch):
+@pytest.fixture
+def rivers(tmp_path, monkeypatch):
+    """A one-article index and its folder, with libraries looking for new generations at every call."""
     from corpus import build
     from qa import library as library_module
 
@@ -134,6 +136,13 @@ def test_an_open_library_follows_rebuilds(tmp_path, monkeypatch):
     docs.mkdir()
     (docs / "a.txt").write_text("Rivers\n\nThe river Severn floods the meadows in winter.\n")
     build([docs], index)
+    return docs, index
+
+
+def test_an_open_library_follows_rebuilds(rivers):
+    from corpus import build
+
+    docs, index = rivers
     with Library.open(index) as lib:
         first = lib.info()["generation"]
         assert lib.search("Severn meadows", k=1)[0].title == "Rivers"
@@ -147,18 +156,13 @@ def test_an_open_library_follows_rebuilds(tmp_path, monkeypatch):
         assert answer.answered and "lighthouse" in answer.quotes[0].text
 
 
-def test_replaced_generations_are_released_once_no_call_reads_them(tmp_path, monkeypatch):
+def test_replaced_generations_are_released_once_no_call_reads_them(rivers):
     """A long-running server must not keep every generation it has served."""
     import threading
 
     from corpus import build
-    from qa import library as library_module
 
-    monkeypatch.setattr(library_module, "REFRESH_SECONDS", 0.0)
-    docs, index = tmp_path / "docs", tmp_path / "index"
-    docs.mkdir()
-    (docs / "a.txt").write_text("Rivers\n\nThe river Severn floods the meadows in winter.\n")
-    build([docs], index)
+    docs, index = rivers
     with Library.open(index) as lib:
         closed = []
         for n in range(4):

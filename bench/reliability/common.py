@@ -48,6 +48,17 @@ def fresh(path: Path) -> Path:
     return path
 
 
+def copy_of_bbc(name: str, index: Path) -> tuple[Path, Path, Path]:
+    """A trial's own folder, with copies of the BBC articles and of ``index`` (updated to
+    read the copy): the folder, the articles, the index."""
+    base = fresh(WORK / name)
+    sources, copy = base / "bbc", base / "index"  # named as the original: article ids start with it
+    shutil.copytree(BBC, sources)
+    shutil.copytree(index, copy, symlinks=True)
+    corpus("build", str(sources), "--index", str(copy), "--json")
+    return base, sources, copy
+
+
 class Clock:
     def __init__(self) -> None:
         self.start = time.monotonic()

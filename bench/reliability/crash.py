@@ -6,7 +6,9 @@ once its draft folder exists, kills it and every process it started at a
 moment drawn uniformly over the measured time such a build spends writing. Then:
 
 - the index opens and answers a question about an article present throughout;
-- it holds exactly the previous generation's counts, and CURRENT still names it;
+- CURRENT still names the previous generation, which holds exactly its counts; or,
+  when the kill came after the build had published (while it was cleaning up),
+  the new generation holds what the sources hold;
 - the next build (not killed) succeeds, counts what the sources hold, and leaves
   no ``.tmp-*`` folder behind.
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from common import BBC, CORPUS, ROOT, WORK, Clock, corpus
+from common import CORPUS, ROOT, Clock, copy_of_bbc
 
 from corpus import Article, read_sources
 
@@ -100,12 +101,21 @@ def _answers(index: Path) -> bool:
         return answer.answered and any(q.hit.source.endswith(STEADY_FILE) for q in answer.quotes)
 
 
-def _check(sources: Path, index: Path, published: str, counts: dict) -> list[str]:
-    """What is wrong after a killed build (nothing, when the list is empty)."""
+def _expected_articles(sources: Path) -> int:
+    return sum(1 for item in read_sources([sources]) if isinstance(item, Article))
+
+
+def _check(sources: Path, index: Path, published: str, counts: dict) -> tuple[list[str], bool]:
+    """What is wrong after a killed build (nothing, when the list is empty), and whether
+    the build had published before the kill (then its generation must be whole)."""
     problems = []
     now, now_counts = _counts(index)
-    if now != published or now_counts != counts:
-        problems.append(f"published {now} {now_counts}, expected {published} {counts}")
+    after_publishing = now != published
+    if after_publishing:
+        if now_counts["articles"] != _expected_articles(sources):
+            problems.append(f"the build published {now} with {now_counts} before it was killed, not what the sources hold")
+    elif now_counts != counts:
+        problems.append(f"{published} now counts {now_counts}, not {counts}")
     if not _answers(index):
         problems.append("the index did not answer the steady question")
     result = subprocess.run(_build(sources, index, False), cwd=ROOT, capture_output=True, text=True)
@@ -113,31 +123,26 @@ def _check(sources: Path, index: Path, published: str, counts: dict) -> list[str
         problems.append(f"the next build failed: {result.stderr.strip()[-500:]}")
     else:
         report = json.loads(result.stdout)
-        expected = sum(1 for item in read_sources([sources]) if isinstance(item, Article))
+        expected = _expected_articles(sources)
         if report["articles"] != expected:
             problems.append(f"the next build holds {report['articles']} articles, the sources {expected}")
     stray = [p.name for p in index.iterdir() if p.name.startswith(".tmp-")]
     if stray:
         problems.append(f"stray folders: {stray}")
-    return problems
+    return problems, after_publishing
 
 
 def run(base_index: Path, incremental: int = 50, rebuilds: int = 10, seed: int = 5) -> dict:
     """``base_index``: a BBC index built from the shared folder (copied, so it is built once)."""
     clock = Clock()
     rng = random.Random(seed)
-    base = WORK / "crash"
-    sources, index = base / "bbc", base / "index"  # named as the original: article ids start with it
-    shutil.rmtree(base, ignore_errors=True)
-    shutil.copytree(BBC, sources)
-    shutil.copytree(base_index, index, symlinks=True)
-    corpus("build", str(sources), "--index", str(index), "--json")  # the copy's paths
+    _, sources, index = copy_of_bbc("crash", base_index)
     # how long each kind of build writes, to draw kill moments over all of it
     _mutate(sources, rng, 0)
     length = {"incremental": _timed_build(sources, index, rebuild=False), "rebuild": _timed_build(sources, index, rebuild=True)}
     wanted = {"incremental": incremental, "rebuild": rebuilds}
     killed = {"incremental": 0, "rebuild": 0}
-    failures, finished_early, killed_at, n = [], 0, [], 0
+    failures, finished_early, after_publishing, killed_at, n = [], 0, 0, [], 0
     while any(killed[k] < wanted[k] for k in wanted) and n < 2 * (incremental + rebuilds):
         n += 1
         kind = rng.choice([k for k in wanted if killed[k] < wanted[k]])
@@ -154,10 +159,12 @@ def run(base_index: Path, incremental: int = 50, rebuilds: int = 10, seed: int =
         _kill_tree(proc)
         killed[kind] += 1
         killed_at.append(round(moment / length[kind][1], 3))
-        problems = _check(sources, index, published, counts)
+        problems, late = _check(sources, index, published, counts)
+        after_publishing += late
         if problems:
             failures.append({"trial": n, "kind": kind, "moment_s": round(moment, 2), "problems": problems})
-        print(f"  trial {n} {kind} killed {moment:.1f} s into writing: {'ok' if not problems else problems}", flush=True)
+        state = "after publishing" if late else "before publishing"
+        print(f"  trial {n} {kind} killed {moment:.1f} s into writing ({state}): {'ok' if not problems else problems}", flush=True)
     trials = sum(killed.values())
     return {
         "command": "python bench/reliability/run.py --only crash",
@@ -167,6 +174,7 @@ def run(base_index: Path, incremental: int = 50, rebuilds: int = 10, seed: int =
         "survived": trials - len([f for f in failures if "moment_s" in f]),
         "killed": killed,
         "finished_before_the_kill": finished_early,
+        "killed_after_publishing": after_publishing,
         "kill_moments_as_share_of_writing": {"min": min(killed_at, default=None), "median": sorted(killed_at)[len(killed_at) // 2] if killed_at else None, "max": max(killed_at, default=None)},
         "failures": failures,
         "seconds": clock.seconds(),

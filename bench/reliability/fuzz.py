@@ -6,8 +6,9 @@ surrogates, right-to-left and combining marks, emoji, 100 KB strings, stop
 words only and punctuation only, and sends each input through one entry point:
 ``search`` in each mode (with odd ``k``), ``ask`` and the chat's ``respond``
 with a well-formed or a malformed ``history``, ``article``. A call may refuse an input only with a
-:class:`corpus.errors.CorpusError`; anything else, and any traceback written to
-stderr or logged, is a failure.
+:class:`corpus.errors.CorpusError` (the command: exit status 1, or Click's usage
+error, status 2, for a query that starts with "-"); anything else, and any
+traceback written to stderr or logged, is a failure.
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ def fuzz_cli(index: str, count: int, seed: int, words: list[str]) -> Failures:
         if run.exception is not None and not isinstance(run.exception, SystemExit):
             result.untyped.append({"seed": seed, "n": n, "call": "cli " + command[0], "input": repr(text)[:300],
                                    "error": f"{type(run.exception).__name__}: {run.exception}"[:300]})
+        elif run.exit_code == 2 and "Usage:" in output:  # Click's usage error: a query that starts with "-"
+            result.refused += 1
         elif run.exit_code not in (0, 1):
             result.untyped.append({"seed": seed, "n": n, "call": "cli " + command[0], "input": repr(text)[:300],
                                    "error": f"exit {run.exit_code}: {output[-300:]}"})
@@ -192,7 +195,9 @@ def fuzz_processes(index: str, count: int, seed: int, words: list[str]) -> Failu
         command = [*CORPUS, rng.choice(["search", "ask"]), text, "--index", index, *rng.choice([[], ["--json"]])]
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, errors="replace", timeout=300)
         result.inputs += 1
-        if run.returncode not in (0, 1):
+        if run.returncode == 2 and "Usage:" in run.stderr:
+            result.refused += 1
+        elif run.returncode not in (0, 1):
             result.untyped.append({"seed": seed, "n": n, "call": "process " + command[1], "input": repr(text)[:300], "error": f"exit {run.returncode}: {run.stderr[-300:]}"})
         elif run.returncode == 1:
             result.refused += 1
@@ -222,7 +227,7 @@ def run(seed_index: str, count: int = 10_000, cli_count: int = 500, seed: int = 
         "index": "seeds/ (the bundled article)",
         "library": {"inputs": library.inputs, "refused_with_corpus_error": library.refused,
                     "untyped_exceptions": len(library.untyped), "tracebacks": library.tracebacks},
-        "cli": {"inputs": cli.inputs, "of_them_real_processes": real.inputs, "refused_with_exit_1": cli.refused, "untyped_exceptions": len(cli.untyped), "tracebacks": cli.tracebacks},
+        "cli": {"inputs": cli.inputs, "of_them_real_processes": real.inputs, "refused_with_exit_1_or_2": cli.refused, "untyped_exceptions": len(cli.untyped), "tracebacks": cli.tracebacks},
         "inputs": library.inputs + cli.inputs,
         "untyped_exceptions": len(library.untyped) + len(cli.untyped),
         "tracebacks": library.tracebacks + cli.tracebacks,

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import statistics
 import threading
 import time
 from pathlib import Path
 
-from common import DATA, WORK, Clock, corpus
+from common import DATA, Clock, copy_of_bbc, corpus
 from server import Server
 
 QUESTIONS = DATA / "bbc_news" / "questions-dev.jsonl"
@@ -92,14 +91,9 @@ def _publishing(server: Server, sources: Path, index: Path, builds: int, seconds
     return {"builds": builds, "new_articles_found": len(found), "problems": problems}
 
 
-def run(bbc_index: Path, bbc_sources: Path, clients: int = 50, seconds: float = 60, seed: int = 3) -> dict:
+def run(bbc_index: Path, clients: int = 50, seconds: float = 60, seed: int = 3) -> dict:
     clock = Clock()
-    base = WORK / "load"
-    sources, index = base / "bbc", base / "index"  # named as the original: article ids start with it
-    shutil.rmtree(base, ignore_errors=True)
-    base.mkdir(parents=True)
-    shutil.copytree(bbc_sources, sources)
-    shutil.copytree(bbc_index, index, symlinks=True)
+    base, sources, index = copy_of_bbc("load", bbc_index)
     server = Server(index, base / "serve.log")
     try:
         server.ask("Who is the chief executive of Time Warner?")  # loads what the first answer needs

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
-from common import DATA, WORK, Clock, corpus
+from common import DATA, Clock, copy_of_bbc, corpus
 from server import Server
 
 QUESTIONS = DATA / "bbc_news" / "questions-dev.jsonl"
 
 
-def run(bbc_index: Path, bbc_sources: Path, publishes: int = 20, seed: int = 9) -> dict:
+def run(bbc_index: Path, publishes: int = 20, seed: int = 9) -> dict:
     clock = Clock()
     rng = random.Random(seed)
-    base = WORK / "memory"
-    sources, index = base / "bbc", base / "index"  # named as the original: article ids start with it
-    shutil.rmtree(base, ignore_errors=True)
-    base.mkdir(parents=True)
-    shutil.copytree(bbc_sources, sources)
-    shutil.copytree(bbc_index, index, symlinks=True)
+    base, sources, index = copy_of_bbc("memory", bbc_index)
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
     files = sorted(sources.rglob("*.txt"))
     server = Server(index, base / "serve.log")

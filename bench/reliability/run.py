@@ -95,11 +95,11 @@ def run_trial(name: str, quick: bool) -> dict:
     if name == "load":
         import load
 
-        return load.run(base_index(), BBC, clients=10 if quick else 50, seconds=10 if quick else 60)
+        return load.run(base_index(), clients=10 if quick else 50, seconds=10 if quick else 60)
     if name == "memory":
         import memory
 
-        return memory.run(base_index(), BBC, publishes=4 if quick else 20)
+        return memory.run(base_index(), publishes=4 if quick else 20)
     if name == "hostile":
         import hostile
 

@@ -25,12 +25,22 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-build: install
-	$(CORPUS) build seeds/
+# the index `make run` serves (a folder, or milvus:PATH.db / milvus://HOST:PORT[/NAME])
+INDEX   ?= $(or $(CORPUS_INDEX),indexes/default)
+# `make run SOURCES="DIR ..."` builds (or updates) the index over those folders first
+SOURCES ?=
+PORT    ?= 7860
 
-# builds (or updates) the index over seeds/, then serves the chat at http://127.0.0.1:7860
-run: build
-	$(CORPUS) serve --host 127.0.0.1 --port 7860
+build: install
+	$(CORPUS) build $(or $(SOURCES),seeds/) --index $(INDEX)
+
+# serves the index as it is; builds it over seeds/ only when there is none yet (or over
+# SOURCES when given); the chat is at http://127.0.0.1:$(PORT)
+run: install
+	@if [ -n "$(SOURCES)" ]; then $(CORPUS) build $(SOURCES) --index "$(INDEX)"; \
+	elif ! $(CORPUS) info --index "$(INDEX)" >/dev/null 2>&1; then $(CORPUS) build seeds/ --index "$(INDEX)"; \
+	else echo "serving $(INDEX) as it is (make run SOURCES=DIR builds DIR into it)"; fi
+	$(CORPUS) serve --index "$(INDEX)" --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(PY) -m pytest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,6 +103,37 @@ def test_serve_binds_loopback_by_default(seed_index):
         assert addresses and set(addresses) == {"127.0.0.1"}
     finally:
         proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_make_run_serves_the_users_own_index_as_it_is(tmp_path, embedder):
+    """`corpus build` of a private folder, then `make run`: the chat answers from that folder."""
+    from gradio_client import Client
+
+    docs, index = tmp_path / "private", tmp_path / "index"
+    docs.mkdir()
+    (docs / "notes.txt").write_text("Beekeeping notes\n\nOur hives on the hill produced 48 jars of heather honey this year.\n")
+    build([docs], index)
+    published = (index / "CURRENT").read_text()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    proc = subprocess.Popen(["make", "--no-print-directory", "run", f"INDEX={index}", f"PORT={port}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        answer = Client(f"http://127.0.0.1:{port}/", verbose=False).predict("How many jars of honey did the hives produce?", [], api_name="/ask")
+        assert answer["answered"] and "48 jars" in answer["quotes"][0]["text"]
+        assert (index / "CURRENT").read_text() == published  # served as it was: not rebuilt over seeds/
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
 

@@ -13,7 +13,9 @@ class Article:
     """One article as read from a source.
 
     ``text`` is the body (everything after the title); paragraph offsets point
-    into it.
+    into it. ``source`` is where it was read as the user named it: the path under the
+    folder given to the build, the folder's name first (``seeds/000_….txt``), or the
+    file's name; never a path of the machine that built the index.
     """
 
     id: str

@@ -159,7 +159,7 @@ def _text_article(text: str, path: Path, article_id: str, meta: dict, *, markdow
     title, body = split_title(text, markdown=markdown)
     if not title:
         return None
-    return Article(id=article_id, title=title, text=body, source=str(path), meta=meta)
+    return Article(id=article_id, title=title, text=body, source=article_id, meta=meta)
 
 
 def split_title(text: str, *, markdown: bool = False) -> tuple[str, str]:
@@ -198,7 +198,7 @@ def _html_article(html: str, path: Path, article_id: str, meta: dict) -> Article
         id=article_id,
         title=" ".join(title.split()),
         text=body,
-        source=str(path),
+        source=article_id,
         date=getattr(doc, "date", None) or None,
         url=getattr(doc, "url", None) or None,
         meta=meta,
@@ -250,7 +250,7 @@ def _jsonl_article(record: dict, path: Path, file_id: str, lineno: int) -> Artic
         id=article_id,
         title=title,
         text=text,
-        source=str(path),
+        source=file_id,
         date=_optional_str(record.get("date")),
         url=_optional_str(record.get("url")),
         meta=meta,

@@ -21,6 +21,32 @@ def run(*args: str):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def test_sources_read_as_named_with_no_path_of_this_machine(tmp_path, monkeypatch):
+    """Hits, quotes and sources name the file under the folder given to the build, in every output."""
+    from ui.app import article_html, sources_html
+
+    from qa import Library
+
+    docs = tmp_path / "newsroom"
+    (docs / "politics").mkdir(parents=True)
+    (docs / "politics" / "vote.txt").write_text("The vote\n\nThe council voted 7 to 2 for the new harbour wall.\n")
+    monkeypatch.chdir(tmp_path)
+    index = tmp_path / "index"
+    assert run("build", "newsroom", "--index", index).exit_code == 0  # a relative folder, as users type it
+    outputs = [run(*command, "--index", index).output for command in (
+        ("search", "harbour wall vote"), ("search", "harbour wall vote", "--json"),
+        ("ask", "How did the council vote on the harbour wall?"), ("ask", "How did the council vote on the harbour wall?", "--json"),
+    )]
+    assert json.loads(outputs[1])["hits"][0]["source"] == "newsroom/politics/vote.txt"
+    assert json.loads(outputs[3])["sources"][0]["source"] == "newsroom/politics/vote.txt"
+    with Library.open(index) as lib:
+        answer = lib.ask("How did the council vote on the harbour wall?")
+        cards, choices = sources_html(answer)
+        outputs += [cards, article_html(lib, choices[0][1], choices[0][2], choices[0][3])]
+    for output in outputs:
+        assert "newsroom/politics/vote.txt" in output and str(tmp_path) not in output, output
+
+
 def test_build_search_info(tmp_path):
     index = tmp_path / "index"
     result = run("build", SEEDS, "--index", index)

@@ -28,6 +28,7 @@ import numpy as np
 from .documents import Article, Paragraph
 from .embed import Embedder
 from .errors import BuildLockedError, IndexCorruptError
+from .filters import Where
 from .store import ParagraphRecord
 
 #: The manifest's ``backend`` for a folder of Whoosh + FAISS + SQLite generations
@@ -52,6 +53,17 @@ class ParsedQuery:
         return self.plan is None
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """What a :class:`corpus.filters.Where` lets through in one generation: its articles,
+    how many articles a date filter left out for having no date, and the reader's own
+    form of the set (``plan``, read by that reader only)."""
+
+    articles: frozenset[str]
+    undated: int = 0
+    plan: Any = field(default=None, compare=False, repr=False)
+
+
 class Reader(ABC):
     """One published generation of an index, opened for reading; safe to share across threads."""
 
@@ -72,13 +84,19 @@ class Reader(ABC):
         """A query as the keyword side understands it (empty when nothing searchable remains)."""
 
     @abstractmethod
-    def keyword_search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
-        """The ``limit`` best paragraphs for a parsed query as ``(paragraph id, score)``, best first."""
+    def admit(self, where: Where) -> Admitted:
+        """The articles a filter lets through (see :mod:`corpus.filters`)."""
 
     @abstractmethod
-    def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
+        """The ``limit`` best paragraphs for a parsed query as ``(paragraph id, score)``, best first;
+        only paragraphs of the ``admitted`` articles when given, chosen before the cut."""
+
+    @abstractmethod
+    def vector_search(self, vector: np.ndarray, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
         """The ``limit`` best paragraphs for a normalised query vector as ``(paragraph id, cosine)``,
-        best first; a paragraph stored as several pieces scores as its best piece."""
+        best first; a paragraph stored as several pieces scores as its best piece; only
+        paragraphs of the ``admitted`` articles when given, chosen before the cut."""
 
     # -- what it holds ----------------------------------------------------------
     @abstractmethod

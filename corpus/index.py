@@ -31,7 +31,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .backend import FOLDER_BACKEND, ParsedQuery, Reader, backend_of
+from .backend import FOLDER_BACKEND, Admitted, ParsedQuery, Reader, backend_of
+from .filters import Where
 from .documents import Article
 from .embed import Embedder, load_embedder, model_fingerprint
 from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
@@ -201,12 +202,18 @@ class Index(Reader):
     def parse(self, text: str) -> ParsedQuery:
         return self.keyword.parse(text)
 
-    def keyword_search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
-        return self.keyword.search(parsed, limit)
+    def admit(self, where: Where) -> Admitted:
+        rows = self.store.article_facets()
+        articles = frozenset(a for a, source, date, meta in rows if where.admits(source, date, meta))
+        undated = sum(1 for _, _, date, _ in rows if not date) if where.dated else 0
+        return Admitted(articles, undated, np.array(self.store.pids_of_articles(sorted(articles)), dtype=np.int64))
 
-    def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
+        return self.keyword.search(parsed, limit, admitted.articles if admitted is not None else None)
+
+    def vector_search(self, vector: np.ndarray, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
         # the FAISS index holds window-sized pieces; a paragraph scores as its best piece
-        pieces = self.vectors.search(vector.reshape(1, -1), limit)[0]
+        pieces = self.vectors.search(vector.reshape(1, -1), limit, admitted.plan if admitted is not None else None)[0]
         head_of = self.store.heads([pid for pid, _ in pieces])
         best: dict[int, float] = {}
         for pid, score in pieces:

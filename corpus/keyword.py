@@ -160,20 +160,24 @@ class KeywordIndex:
             return ParsedQuery(frozenset())
         return ParsedQuery(terms, query)
 
-    def search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
-        """The ``limit`` best paragraphs as ``(head pid, bm25f score)``, best first.
+    def search(self, parsed: ParsedQuery, limit: int, articles: frozenset[str] | None = None) -> list[tuple[int, float]]:
+        """The ``limit`` best paragraphs as ``(head pid, bm25f score)``, best first; only
+        paragraphs of ``articles`` when given (applied before the cut).
 
         A query of plain words is scored term at a time (see :class:`_TermAtATime`);
         phrases, AND and NOT go through Whoosh's own matchers."""
-        if parsed.empty or limit <= 0:
+        if parsed.empty or limit <= 0 or (articles is not None and not articles):
             return []
         searcher = self._searcher()
+        allowed = None
+        if articles is not None:
+            allowed = set(searcher.docs_for_query(Or([Term("article", a) for a in sorted(articles)])))
         terms = _plain_terms(parsed.plan)
         if terms is not None:
             fast = self._local.fast
             if fast is not None:
-                return [(int(searcher.stored_fields(doc)["pid"]), score) for doc, score in fast.top(terms, limit)]
-        results = searcher.search(parsed.plan, limit=limit)
+                return [(int(searcher.stored_fields(doc)["pid"]), score) for doc, score in fast.top(terms, limit, allowed)]
+        results = searcher.search(parsed.plan, limit=limit, filter=allowed)
         return [(int(hit["pid"]), float(hit.score)) for hit in results]
 
     def highlight_spans(self, text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
@@ -267,8 +271,9 @@ class _TermAtATime:
             log.info("term-at-a-time scoring unavailable (%s); using Whoosh's matchers", exc)
             return None
 
-    def top(self, terms: list[tuple[str, str, float]], limit: int) -> list[tuple[int, float]]:
-        """The ``limit`` best ``(docnum, score)``, ordered as Whoosh orders them."""
+    def top(self, terms: list[tuple[str, str, float]], limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """The ``limit`` best ``(docnum, score)``, ordered as Whoosh orders them; only
+        documents in ``allowed`` when given."""
         docs, scores = [], []
         for field, text, boost in terms:
             if not self._searcher.schema[field].scorable:
@@ -291,6 +296,10 @@ class _TermAtATime:
             return []
         docs_all = np.concatenate(docs)
         totals = np.bincount(docs_all, weights=np.concatenate(scores), minlength=self._total)
+        if allowed is not None:
+            mask = np.zeros(len(totals), dtype=bool)
+            mask[np.fromiter(allowed, dtype=np.int64, count=len(allowed))] = True
+            totals[~mask] = 0.0
         hit = np.flatnonzero(totals)  # every matched document scores above 0 (idf > 0)
         best = hit
         if len(hit) > limit:  # the limit best; of equal scores at the cut, the first documents, as Whoosh keeps them

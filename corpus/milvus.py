@@ -48,10 +48,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, Draft, ParsedQuery, Reader, build_lock
+from .backend import Admitted, Backend, Draft, ParsedQuery, Reader, build_lock
 from .documents import Article, Paragraph
 from .embed import Embedder, load_embedder
 from .errors import CorpusError, IndexCorruptError, IndexNotFoundError
+from .filters import Where
 from .keyword import TITLE_BOOST
 from .store import ParagraphRecord
 
@@ -219,6 +220,7 @@ class MilvusReader(Reader):
 
         self._analyzer = make_analyzer()
         self._df: dict[str, int] = {}
+        self._facets: list[tuple[str, str, str | None, dict]] | None = None
 
     @classmethod
     def open(cls, location: str, *, model=None) -> MilvusReader:
@@ -253,9 +255,25 @@ class MilvusReader(Reader):
         terms = frozenset(t.text for t in self._analyzer(words, mode="query"))
         return ParsedQuery(terms, words) if terms else ParsedQuery(frozenset())
 
-    def keyword_search(self, parsed: ParsedQuery, limit: int) -> list[tuple[int, float]]:
-        if parsed.empty or limit <= 0:
+    def admit(self, where: Where) -> Admitted:
+        facets = self._facets
+        if facets is None:
+            records: dict[str, list] = {}
+            for r in self._meta.rows('kind == "chunk" and owner like "a:%"', ["owner", "seq", "content"]):
+                records.setdefault(r["owner"][2:], []).append((r["seq"], r["content"]))
+            facets = []
+            for article_id, parts in sorted(records.items()):
+                record = json.loads("".join(c for _, c in sorted(parts)))
+                facets.append((article_id, record.get("source", ""), record.get("date"), record.get("meta") or {}))
+            self._facets = facets  # a published generation never changes
+        articles = frozenset(a for a, source, date, meta in facets if where.admits(source, date, meta))
+        undated = sum(1 for _, _, date, _ in facets if not date) if where.dated else 0
+        return Admitted(articles, undated, f" and {_in('article', sorted(articles))}")
+
+    def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
+        if parsed.empty or limit <= 0 or (admitted is not None and not admitted.articles):
             return []
+        only = admitted.plan if admitted is not None else ""
         # BM25F as the folder backend scores it: the body's BM25 plus the title's weighed
         # TITLE_BOOST (summed here: Milvus's weighted ranker normalises the scores first)
         limit = min(limit, 16_384)
@@ -263,17 +281,19 @@ class MilvusReader(Reader):
         for field, weight in (("sparse", 1.0), ("title_sparse", TITLE_BOOST)):
             found = self._client.search(
                 self._col.name, data=[parsed.plan], anns_field=field, limit=limit,
-                filter='kind == "piece" and part == 0', output_fields=["pid"], search_params={"metric_type": "BM25"},
+                filter='kind == "piece" and part == 0' + only, output_fields=["pid"], search_params={"metric_type": "BM25"},
             )[0]
             for h in found:
                 pid = int(h["entity"]["pid"])
                 scores[pid] = scores.get(pid, 0.0) + weight * float(h["distance"])
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
-    def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def vector_search(self, vector: np.ndarray, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
+        if limit <= 0 or (admitted is not None and not admitted.articles):
+            return []
         found = self._client.search(
             self._col.name, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense", limit=min(limit, 16_384),
-            filter='kind == "piece"', output_fields=["head"], search_params={"metric_type": "IP", "params": _SEARCH_PARAMS.get(self.manifest["vector"].get("index_type"), {})},
+            filter='kind == "piece"' + (admitted.plan if admitted is not None else ""), output_fields=["head"], search_params={"metric_type": "IP", "params": _SEARCH_PARAMS.get(self.manifest["vector"].get("index_type"), {})},
         )[0]
         best: dict[int, float] = {}
         for h in found:

@@ -140,6 +140,17 @@ class Store:
         """One piece id for each of ``ekeys`` that the store holds."""
         return dict(self._in("SELECT ekey, min(pid) FROM pieces WHERE ekey IN ({marks}) GROUP BY ekey", set(ekeys)))
 
+    def article_facets(self) -> list[tuple[str, str, str | None, dict]]:
+        """``(id, source, date, metadata)`` of every article, for filters (kept once read:
+        a published store never changes)."""
+        facets = getattr(self, "_facets", None)
+        if facets is None:
+            rows = self._conn().execute("SELECT id, source, date, meta FROM articles ORDER BY id")
+            facets = [(i, source, date, json.loads(meta)) for i, source, date, meta in rows]
+            if self._readonly:
+                self._facets = facets
+        return facets
+
     def pids_of_articles(self, article_ids: Sequence[str]) -> list[int]:
         return [r[0] for r in self._in("SELECT pid FROM pieces WHERE article_id IN ({marks})", article_ids)]
 

@@ -122,12 +122,19 @@ class VectorIndex:
             return np.empty((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(ids)
 
-    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """The ``k`` nearest ids of each query vector as ``(id, cosine)``, best first."""
-        if k <= 0 or self._index.ntotal == 0:
+    def search(self, vectors: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+        """The ``k`` nearest ids of each query vector as ``(id, cosine)``, best first; only
+        ids in ``allowed`` when given (FAISS skips the others during the search)."""
+        if k <= 0 or self._index.ntotal == 0 or (allowed is not None and not len(allowed)):
             return [[] for _ in range(len(vectors))]
         faiss.omp_set_num_threads(1 if len(vectors) == 1 else BATCH_THREADS)  # per calling thread
-        scores, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, self._index.ntotal))
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            ivf = faiss.try_extract_index_ivf(self._index)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe) if ivf is not None else faiss.SearchParameters(sel=selector)
+            k = min(k, len(allowed))
+        scores, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, self._index.ntotal), params=params)
         return [
             [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
             for row_ids, row_scores in zip(ids, scores)

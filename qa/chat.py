@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corpus.errors import QueryError
+from corpus.filters import Where
 
 from .answer import Answer, Source, conversation_turns, md_escape
 from .hits import Hit
@@ -44,12 +45,19 @@ def respond(
     k: int | None = None,
     link: Link | None = None,
     cite: Callable[[int], str] | None = None,
+    where=None,
 ) -> Iterator[ChatReply]:
-    """Yield the assistant's message as it grows: the passages, then the answer."""
+    """Yield the assistant's message as it grows: the passages, then the answer.
+    ``where`` filters the passages as :meth:`qa.Library.search` does."""
     answerer = library.answerer
     turns = conversation_turns(history or [])
     try:
-        retrieval = answerer.retrieve(message, turns, k=k, mode=mode)
+        spec = Where.of(where)
+    except QueryError as exc:
+        yield ChatReply(f"The filter is not understood: {md_escape(str(exc))}", None, final=True)
+        return
+    try:
+        retrieval = answerer.retrieve(message, turns, k=k, mode=mode, where=spec)
     except QueryError:
         yield ChatReply(EMPTY_QUESTION, None, final=True)
         return

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,8 @@ import numpy as np
 
 from corpus.documents import Article, paragraph_id
 from corpus.errors import CorpusError, QueryError
-from corpus.backend import FOLDER_BACKEND, Reader, default_index_dir, open_reader
+from corpus.backend import FOLDER_BACKEND, Admitted, Reader, default_index_dir, open_reader
+from corpus.filters import Where
 
 from . import fusion
 from .answer import Answer, Answerer
@@ -209,12 +210,16 @@ class Library:
         fusion_method: str | None = None,
         weights: Sequence[float] | None = None,
         depth: int = DEPTH,
+        where: Where | Mapping[str, Any] | Sequence[str] | None = None,
     ) -> Hits:
         """The ``k`` best paragraphs for ``query``.
 
         ``mode`` is ``hybrid`` (both sides fused), ``keyword`` or ``vector``.
         When the keyword side understands nothing in the query (only stop
         words or syntax), the vector side answers and ``Hits.notices`` says so.
+        ``where`` keeps only paragraphs of the articles it admits (by source, date
+        or metadata; see :mod:`corpus.filters`), inside each side's search, so
+        ``k`` hits come back whenever ``k`` such paragraphs match.
         """
         text, notices = clean_query(query)
         _check_mode(mode)
@@ -222,7 +227,7 @@ class Library:
             return Hits(query=text, mode=mode, notices=notices)
         depth = max(depth, k)
         with self._snapshot() as ix:
-            parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices)
+            parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, where=where)
             ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
             records = ix.paragraphs([pid for pid, _ in ranking])
             kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
@@ -267,9 +272,10 @@ class Library:
             return keyword, vector, mode
 
     # -- answers ------------------------------------------------------------------
-    def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid") -> Answer:
-        """An extractive answer with cited quotes, or a plain decline; see :mod:`qa.answer`."""
-        return self.answerer.ask(question, history, k=k, mode=mode)
+    def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Answer:
+        """An extractive answer with cited quotes, or a plain decline; see :mod:`qa.answer`.
+        ``where`` limits the passages as in :meth:`search`."""
+        return self.answerer.ask(question, history, k=k, mode=mode, where=where)
 
     @property
     def answerer(self) -> Answerer:
@@ -301,9 +307,10 @@ class Library:
             return ix.embedder.encode([clean_query(q)[0] for q in queries])
 
     # -- internals ------------------------------------------------------------------
-    def _rank(self, ix: Reader, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None):
+    def _rank(self, ix: Reader, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None, where=None):
         """Each side's ranking of paragraphs (by id), best first."""
         parsed = ix.parse(text)
+        admitted = _admit(ix, where, notices)
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         if mode in ("hybrid", "keyword"):
@@ -311,11 +318,11 @@ class Library:
                 notices.append("no searchable words for the keyword index (only stop words or syntax); answered by meaning alone")
                 mode = "vector"
             else:
-                keyword = ix.keyword_search(parsed, depth)
+                keyword = ix.keyword_search(parsed, depth, admitted)
         if mode in ("hybrid", "vector"):
             if qvec is None:
                 qvec = ix.embedder.encode([text])[0]
-            vector = ix.vector_search(qvec, depth)
+            vector = ix.vector_search(qvec, depth, admitted)
         return parsed, keyword, vector, mode
 
     def _combine(self, keyword, vector, mode: str, method: str | None, weights: Sequence[float] | None):
@@ -344,6 +351,19 @@ class Library:
             keyword_score=kw[1] if kw else None,
             vector_score=vec[1] if vec else None,
         )
+
+
+def _admit(ix: Reader, where, notices: list[str]) -> Admitted | None:
+    """What a filter lets through, with notices for what it leaves out unseen."""
+    spec = Where.of(where)
+    if spec is None:
+        return None
+    admitted = ix.admit(spec)
+    if not admitted.articles:
+        notices.append(f"no article matches the filter ({spec.describe()})")
+    if admitted.undated:
+        notices.append(f"{admitted.undated:,} articles without a date were left out by the date filter")
+    return admitted
 
 
 def _possible_id(article_id: object) -> bool:

@@ -76,6 +76,12 @@ def build_app(library: Library) -> gr.Blocks:
                 chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=520, sanitize_html=True, render_markdown=True)
                 question = gr.Textbox(placeholder="Ask a question about the corpus…", show_label=False, elem_id="question", submit_btn=True)
                 gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                with gr.Accordion("Filters", open=False, elem_id="filters"):
+                    with gr.Row():
+                        source_filter = gr.Textbox(label="Sources", placeholder="sport/*, business/", elem_id="filter-source")
+                        since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD", elem_id="filter-since")
+                        until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD", elem_id="filter-until")
+                        meta_filter = gr.Textbox(label="Metadata", placeholder="section=politics", elem_id="filter-meta")
                 with gr.Accordion("Settings", open=False):
                     mode = gr.Radio(list(MODES), value="hybrid", label="Search mode")
                     passages = gr.Slider(1, 20, value=5, step=1, label="Passages to quote from")
@@ -84,13 +90,14 @@ def build_app(library: Library) -> gr.Blocks:
                 article_choice = gr.Dropdown([], label="Open article", elem_id="open-article", interactive=True)
                 article = gr.HTML("", elem_id="article")
 
-        def on_submit(message: str, history: list, mode_: str, k: float) -> Iterator[tuple[Any, ...]]:
+        def on_submit(message: str, history: list, mode_: str, k: float, sources_: str, since_: str, until_: str, meta_: str) -> Iterator[tuple[Any, ...]]:
             history = list(history or [])
             past = list(history)
             history.append({"role": "user", "content": message})
             history.append({"role": "assistant", "content": "…"})
             yield history, "", gr.update(), []
-            for reply in respond(library, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{n}"):
+            where = filter_clauses(sources_, since_, until_, meta_)
+            for reply in respond(library, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{n}", where=where):
                 history[-1] = {"role": "assistant", "content": reply.markdown}
                 if reply.final and reply.answer is not None:
                     cards, choices = sources_html(reply.answer)
@@ -99,7 +106,8 @@ def build_app(library: Library) -> gr.Blocks:
                     yield history, passages_html(reply.passages), gr.update(), []
 
         question.submit(
-            on_submit, [question, chatbot, mode, passages], [chatbot, sources, article_choice, cited], api_visibility="private"
+            on_submit, [question, chatbot, mode, passages, source_filter, since, until, meta_filter], [chatbot, sources, article_choice, cited],
+            api_visibility="private",
         ).then(lambda: "", None, question, api_visibility="private")
 
         def on_open(label: str | None, choices: list) -> str:
@@ -112,12 +120,22 @@ def build_app(library: Library) -> gr.Blocks:
             None, None, None, js=SCROLL_TO_CITED
         )
 
-        def ask(question: str, history: list[dict] | None = None) -> dict:
-            """Answer a question from the corpus: verbatim quotes with numbered sources, or a decline."""
-            return library.ask(question, history or []).to_dict()
+        def ask(question: str, history: list[dict] | None = None, where: list[str] | None = None) -> dict:
+            """Answer a question from the corpus: verbatim quotes with numbered sources, or a decline;
+            ``where``: filter clauses such as ``source=sport/*``, ``since=2005-01``, ``section=politics``."""
+            return library.ask(question, history or [], where=where or None).to_dict()
 
         gr.api(ask, api_name="ask")
     return demo
+
+
+def filter_clauses(sources: str, since: str, until: str, meta: str) -> list[str]:
+    """The filter row's fields as ``key=value`` clauses (comma-separated patterns and pairs)."""
+    clauses = [f"source={p.strip()}" for p in (sources or "").split(",") if p.strip()]
+    clauses += [f"since={since.strip()}"] if since and since.strip() else []
+    clauses += [f"until={until.strip()}"] if until and until.strip() else []
+    clauses += [pair.strip() for pair in (meta or "").split(",") if pair.strip()]
+    return clauses
 
 
 def _card(number: int, hit: Hit) -> str:

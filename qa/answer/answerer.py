@@ -104,18 +104,19 @@ class Answerer:
             self._tagger = default_tagger()
         return self._tagger
 
-    def ask(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid") -> Answer:
-        return self.draft(question, history, k=k, mode=mode).answer(self.threshold)
+    def ask(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Answer:
+        return self.draft(question, history, k=k, mode=mode, where=where).answer(self.threshold)
 
-    def draft(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid") -> Draft:
+    def draft(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Draft:
         """Everything an answer is made from, before the threshold decides (used by evaluations)."""
-        return self.compose(self.retrieve(question, history, k=k, mode=mode), history)
+        return self.compose(self.retrieve(question, history, k=k, mode=mode, where=where), history)
 
-    def retrieve(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid") -> Retrieval:
-        """The passages an answer will quote from (the first half of :meth:`draft`)."""
+    def retrieve(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Retrieval:
+        """The passages an answer will quote from (the first half of :meth:`draft`); ``where``
+        filters them as :meth:`qa.Library.search` does."""
         text, notices = clean_query(question)
         query, _ = clean_query(resolve_followup(text, history or []))  # the conversation's text is user text too
-        hits, prior = self._passages(query, text, k or self.passages, mode)
+        hits, prior = self._passages(query, text, k or self.passages, mode, where)
         return Retrieval(text, query, list(hits), prior, notices + hits.notices)
 
     def analyse(self, retrieval: Retrieval) -> Analysis:
@@ -140,15 +141,15 @@ class Answerer:
             notices.append(reason)
         return Draft(retrieval.question, retrieval.query, hits, quotes, sources, confidence, notices)
 
-    def _passages(self, query: str, question: str, k: int, mode: str):
+    def _passages(self, query: str, question: str, k: int, mode: str, where=None):
         """The passages to quote from: the best for the (resolved) query, and for
         a follow-up also the best for the question as asked, from the same articles
         (a follow-up is about what the conversation has been reading)."""
-        hits = self._corpus.search(query, k=k, mode=mode)
+        hits = self._corpus.search(query, k=k, mode=mode, where=where)
         prior = {h.id: 1.0 - r / k for r, h in enumerate(hits)}
         if query != question:
             articles = {h.article_id for h in hits}
-            own = [h for h in self._corpus.search(question, k=4 * k, mode=mode) if h.article_id in articles][:k]
+            own = [h for h in self._corpus.search(question, k=4 * k, mode=mode, where=where) if h.article_id in articles][:k]
             for r, h in enumerate(own):
                 if h.id not in prior:
                     hits.append(h)

@@ -11,8 +11,8 @@ from ..hits import Hits
 
 
 class Passages(Protocol):
-    def search(self, query: str, k: int = 10, mode: str = "hybrid") -> Hits:
-        """The ``k`` best paragraphs for ``query``."""
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", *, where=None) -> Hits:
+        """The ``k`` best paragraphs for ``query`` (only those ``where`` admits, when given)."""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings of ``texts``."""

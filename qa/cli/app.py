@@ -29,6 +29,18 @@ IndexOption = Annotated[
     typer.Option("--index", envvar="CORPUS_INDEX", help="Index folder, or milvus:PATH.db or milvus://HOST:PORT[/NAME].", show_default=True),
 ]
 DEFAULT_INDEX = "indexes/default"
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option("--where", "-w", help="Keep only articles matching KEY=VALUE: source=GLOB (sport/*, a folder sport/) or a metadata key; repeat to narrow (source patterns: any may match)."),
+]
+SinceOption = Annotated[str | None, typer.Option(help="Only articles dated on or after this day (YYYY, YYYY-MM or YYYY-MM-DD); undated ones are left out.")]
+UntilOption = Annotated[str | None, typer.Option(help="Only articles dated on or before this day (YYYY, YYYY-MM or YYYY-MM-DD); undated ones are left out.")]
+
+
+def where_of(clauses: list[str] | None, since: str | None, until: str | None) -> list[str] | None:
+    """The filter clauses of the command line, as the library takes them."""
+    out = list(clauses or []) + ([f"since={since}"] if since else []) + ([f"until={until}"] if until else [])
+    return out or None
 
 
 @contextlib.contextmanager

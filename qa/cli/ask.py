@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .app import DEFAULT_INDEX, IndexOption, app, out, print_json, user_errors
+from .app import DEFAULT_INDEX, IndexOption, SinceOption, UntilOption, WhereOption, app, out, print_json, user_errors, where_of
 
 
 @app.command()
@@ -21,6 +21,9 @@ def ask(
     mode: Annotated[str, typer.Option(help="hybrid, keyword or vector.")] = "hybrid",
     index: IndexOption = DEFAULT_INDEX,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON.")] = False,
+    where: WhereOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
     """Answer with verbatim quotes from the corpus, each cited [n]; say so when the corpus has no answer.
 
@@ -33,7 +36,7 @@ def ask(
     turns = [{"role": "user", "content": h} for h in history or []]
     with user_errors():
         with Library.open(index) as lib:
-            answer = lib.ask(question, turns, k=k, mode=mode)
+            answer = lib.ask(question, turns, k=k, mode=mode, where=where_of(where, since, until))
     if as_json:
         print_json(answer.to_dict())
         return
@@ -52,8 +55,8 @@ def ask(
         out.print()
     out.print(Text("Sources", style="bold"))
     for source in answer.sources:
-        where = source.url or source.source
-        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {where}"), soft_wrap=True)
+        place = source.url or source.source
+        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {place}"), soft_wrap=True)
 
 
 def quote_text(quote) -> Text:

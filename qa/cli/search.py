@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .app import DEFAULT_INDEX, IndexOption, app, out, print_json, user_errors
+from .app import DEFAULT_INDEX, IndexOption, SinceOption, UntilOption, WhereOption, app, out, print_json, user_errors, where_of
 
 
 @app.command()
@@ -17,13 +17,16 @@ def search(
     mode: Annotated[str, typer.Option(help="hybrid, keyword or vector.")] = "hybrid",
     index: IndexOption = DEFAULT_INDEX,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    where: WhereOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
     """Ranked paragraphs with title, paragraph number, source, score and highlighted terms."""
     from qa import Library
 
     with user_errors():
         with Library.open(index) as lib:
-            hits = lib.search(query, k=k, mode=mode)
+            hits = lib.search(query, k=k, mode=mode, where=where_of(where, since, until))
     if as_json:
         print_json((hits.to_dict()))
         return

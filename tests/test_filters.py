@@ -1,0 +1,136 @@
+"""Filters by source, date and metadata, applied inside both sides' searches before the cut."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from corpus import build
+from corpus.errors import QueryError
+from corpus.filters import Where
+from qa import Library
+from qa.cli import app
+
+
+@pytest.fixture(scope="module")
+def newsroom(tmp_path_factory, embedder):
+    """Twelve business stories about rail fares that outrank four sport stories on the query,
+    and dated records with metadata."""
+    root = tmp_path_factory.mktemp("filters")
+    docs = root / "newsroom"
+    for n in range(12):
+        (docs / "business").mkdir(parents=True, exist_ok=True)
+        (docs / "business" / f"{n:02d}.txt").write_text(
+            f"Rail fares rise {n}\n\nRail fares rise again as rail operators raise rail ticket prices by {n + 2} percent for rail commuters.\n"
+        )
+    for n in range(4):
+        (docs / "sport").mkdir(exist_ok=True)
+        (docs / "sport" / f"{n:02d}.txt").write_text(
+            f"Fans and fares {n}\n\nFootball fans pay more for rail travel to away games, club number {n} says.\n"
+        )
+    records = [
+        {"_id": "r1", "title": "Budget day", "text": "The chancellor's budget raised rail fares for commuters.", "date": "2005-03-16", "metadata": {"section": "politics"}},
+        {"_id": "r2", "title": "Spring timetable", "text": "The spring timetable adds rail services but fares rise too.", "date": "2005-04-02T09:00:00Z", "metadata": {"section": "business"}},
+        {"_id": "r3", "title": "Winter storms", "text": "Storms closed rail lines and fares were refunded.", "date": "2004-12-20", "metadata": {"section": "politics"}},
+    ]
+    (docs / "records.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    index = root / "index"
+    build([docs], index)
+    return index
+
+
+def test_where_parses_clauses_and_mappings():
+    where = Where.of(["source=sport/*", "source=business/", "since=2005-03", "until=2005", "section=politics"])
+    assert where.sources == ("sport/*", "business/") and where.since == "2005-03" and where.until == "2005"
+    assert where.meta == (("section", "politics"),)
+    assert Where.of({"source": ["sport/*"], "section": "politics"}).describe() == "source=sport/*, section=politics"
+    assert Where.of(None) is None and Where.of([]) is None
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("sport", "key=value"), ("since=March", "YYYY"), ("since=2005-13", "YYYY"), (["since=2006", "until=2005"], "after"),
+        ("bad key=1", "not a filter key"), ("source=", "needs a value"), ({"source": 5}, "needs a value"), (5, "mapping"),
+        ("source=a\x00b", "needs a value"),
+    ],
+)
+def test_malformed_filters_are_query_errors(bad, message):
+    with pytest.raises(QueryError, match=message):
+        Where.of(bad)
+
+
+def test_where_admits_by_source_tail_date_and_metadata():
+    sport = Where.of("source=sport/*")
+    assert sport.admits("bbc/sport/001.txt", None, {}) and sport.admits("sport/x.txt", None, {})
+    assert not sport.admits("bbc/business/001.txt", None, {}) and not sport.admits("bbc/motorsport/1.txt", None, {})
+    assert Where.of("source=sport/").admits("bbc/sport/a/b.txt", None, {})
+    march = Where.of(["since=2005-03", "until=2005-03"])
+    assert march.admits("x", "2005-03-31T23:00:00Z", {}) and march.admits("x", "2005-03-01", {})
+    assert not march.admits("x", "2005-04-01", {}) and not march.admits("x", None, {}) and not march.admits("x", "sometime", {})
+    assert Where.of("section=politics").admits("x", None, {"section": "politics"})
+    assert not Where.of("section=politics").admits("x", None, {})
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "vector"])
+def test_a_source_filter_applies_before_the_cut(newsroom, mode):
+    with Library.open(newsroom) as lib:
+        unfiltered = lib.search("rail fares", k=4, mode=mode)
+        assert sum("/sport/" in h.source for h in unfiltered) < 2  # filtering the top 4 afterwards would leave too few
+        hits = lib.search("rail fares", k=4, mode=mode, where="source=sport/*")
+        assert len(hits) == 4 and all(h.source.startswith("newsroom/sport/") for h in hits)
+        assert len(lib.search("rail fares", k=10, mode=mode, where="source=sport/*")) == 4  # only four exist
+
+
+def test_date_and_metadata_filters_with_notices(newsroom):
+    with Library.open(newsroom) as lib:
+        hits = lib.search("rail fares", k=10, where={"since": "2005-03-01", "until": "2005-03-31"})
+        assert [h.title for h in hits] == ["Budget day"]
+        assert any("16 articles without a date were left out" in n for n in hits.notices)
+        assert {h.title for h in lib.search("rail fares", k=10, where="section=politics")} == {"Budget day", "Winter storms"}
+        assert {h.title for h in lib.search("rail fares", k=10, where=["section=politics", "since=2005"])} == {"Budget day"}
+        empty = lib.search("rail fares", k=10, where="source=weather/*")
+        assert not empty and any("no article matches the filter" in n for n in empty.notices)
+        answer = lib.ask("What raised rail fares for commuters?", where="section=politics")
+        assert answer.quotes and all(q.hit.title in ("Budget day", "Winter storms") for q in answer.quotes)
+
+
+def test_filters_on_the_command_line(newsroom):
+    runner = CliRunner()
+    result = runner.invoke(app, ["search", "rail fares", "--index", str(newsroom), "--where", "source=sport/*", "-k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [h["source"].split("/")[1] for h in json.loads(result.output)["hits"]] == ["sport"] * 3
+    result = runner.invoke(app, ["search", "rail fares", "--index", str(newsroom), "--since", "2005-04", "--json"])
+    assert [h["title"] for h in json.loads(result.output)["hits"]] == ["Spring timetable"]
+    result = runner.invoke(app, ["ask", "Why were fares refunded?", "--index", str(newsroom), "-w", "section=politics", "--until", "2004"])
+    assert result.exit_code == 0 and "Storms closed rail lines" in result.output
+    result = runner.invoke(app, ["search", "rail", "--index", str(newsroom), "--since", "last week"])
+    assert result.exit_code == 1 and result.output.strip().startswith("error: since wants a date") and len(result.output.strip().splitlines()) == 1
+
+
+def test_filters_on_milvus_apply_before_the_cut(tmp_path, newsroom):
+    pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pip install 'corpus-qa[milvus]')")
+    with Library.open(newsroom) as folder:
+        sources = folder.manifest["sources"]
+    location = f"milvus:{tmp_path / 'newsroom.db'}"
+    build(sources, location)
+    with Library.open(location) as lib:
+        for mode in ("keyword", "vector", "hybrid"):
+            hits = lib.search("rail fares", k=4, mode=mode, where="source=sport/*")
+            assert len(hits) == 4 and all(h.source.startswith("newsroom/sport/") for h in hits), mode
+        assert [h.title for h in lib.search("rail fares", k=10, where=["since=2005-03", "until=2005-03"])] == ["Budget day"]
+
+
+def test_the_chat_filters_and_explains_a_bad_filter(newsroom):
+    from qa.chat import respond
+    from ui.app import filter_clauses
+
+    assert filter_clauses(" sport/* , business/", "", "2005-03", "section=politics") == [
+        "source=sport/*", "source=business/", "until=2005-03", "section=politics"]
+    with Library.open(newsroom) as lib:
+        replies = list(respond(lib, "Who pays more for rail travel?", [], where=filter_clauses("sport/", "", "", "")))
+        assert replies[-1].final and all(h.source.startswith("newsroom/sport/") for h in replies[-1].passages)
+        (bad,) = respond(lib, "Who pays more?", [], where=["since=yesterday"])
+        assert bad.final and bad.markdown.startswith("The filter is not understood: since wants a date")

@@ -62,6 +62,27 @@ def test_api_endpoint_answers_through_gradio_client(server):
     assert not declined["answered"] and declined["closest"]
 
 
+def _raw_call(server: str, api: str, data: list) -> dict:
+    """An API call as any HTTP client makes it: submit the inputs, read the event stream."""
+    import json
+
+    request = urllib.request.Request(f"{server}gradio_api/call/{api}", json.dumps({"data": data}).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{server}gradio_api/call/{api}/{event_id}", timeout=120) as response:
+        lines = response.read().decode().splitlines()
+    assert "event: complete" in lines, lines
+    return json.loads(lines[lines.index("event: complete") + 1].removeprefix("data:"))[0]
+
+
+def test_the_http_api_takes_two_inputs_and_a_filtered_one_three(server):
+    answer = _raw_call(server, "ask", ["How many people did ISIS execute?", []])
+    assert answer["answered"] and answer["sources"][0]["paragraph"] == 2
+    only_hostile = _raw_call(server, "ask_filtered", ["How many people did ISIS execute?", [], ["source=*/hostile.txt"]])
+    shown = [q["hit"]["source"] for q in only_hostile["quotes"]] + [h["source"] for h in only_hostile["closest"]]
+    assert shown and all(source.endswith("/hostile.txt") for source in shown)
+
+
 def test_twenty_questions_at_once(server):
     from gradio_client import Client
 

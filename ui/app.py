@@ -120,12 +120,17 @@ def build_app(library: Library) -> gr.Blocks:
             None, None, None, js=SCROLL_TO_CITED
         )
 
-        def ask(question: str, history: list[dict] | None = None, where: list[str] | None = None) -> dict:
-            """Answer a question from the corpus: verbatim quotes with numbered sources, or a decline;
-            ``where``: filter clauses such as ``source=sport/*``, ``since=2005-01``, ``section=politics``."""
+        def ask(question: str, history: list[dict] | None = None) -> dict:
+            """Answer a question from the corpus: verbatim quotes with numbered sources, or a decline."""
+            return library.ask(question, history or []).to_dict()
+
+        def ask_filtered(question: str, history: list[dict] | None = None, where: list[str] | None = None) -> dict:
+            """``/ask`` with filter clauses such as ``source=sport/*``, ``since=2005-01``, ``section=politics``
+            (a separate endpoint: an HTTP call must send every input, so ``/ask`` keeps its two)."""
             return library.ask(question, history or [], where=where or None).to_dict()
 
         gr.api(ask, api_name="ask")
+        gr.api(ask_filtered, api_name="ask_filtered")
     return demo
 
 

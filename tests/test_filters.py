@@ -84,6 +84,14 @@ def test_a_source_filter_applies_before_the_cut(newsroom, mode):
         assert len(lib.search("rail fares", k=10, mode=mode, where="source=sport/*")) == 4  # only four exist
 
 
+def test_filters_apply_to_phrase_and_boolean_queries_too(newsroom):
+    """Those go through Whoosh's own matchers, not the term-at-a-time scorer."""
+    with Library.open(newsroom) as lib:
+        hits = lib.search('"rail travel" AND fans', k=3, mode="keyword", where="source=sport/")
+        assert len(hits) == 3 and all(h.source.startswith("newsroom/sport/") for h in hits)
+        assert lib.search('"rail travel" AND fans', k=3, mode="keyword", where="source=business/") == []
+
+
 def test_date_and_metadata_filters_with_notices(newsroom):
     with Library.open(newsroom) as lib:
         hits = lib.search("rail fares", k=10, where={"since": "2005-03-01", "until": "2005-03-31"})

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .documents import Article, Paragraph
+from .documents import Article, Paragraph, duplicate_key
 from .embed import Embedder
 from .errors import BuildLockedError, IndexCorruptError
 from .filters import Where
@@ -97,6 +97,18 @@ class Reader(ABC):
         """The ``limit`` best paragraphs for a normalised query vector as ``(paragraph id, cosine)``,
         best first; a paragraph stored as several pieces scores as its best piece; only
         paragraphs of the ``admitted`` articles when given, chosen before the cut."""
+
+    # -- copies of one paragraph in several articles ------------------------------
+    def duplicate_keys(self, ids: Sequence[int]) -> dict[int, str]:
+        """The copy key (:func:`corpus.documents.duplicate_key`) of each of these paragraphs that
+        has one. Here: computed from their text; a reader that keeps keys reads them."""
+        keys = ((pid, duplicate_key(r.text)) for pid, r in self.paragraphs(ids).items())
+        return {pid: key for pid, key in keys if key is not None}
+
+    def copies(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """For each copy key, every article holding such a paragraph (empty where the reader
+        keeps no keys: then only the copies among a search's candidates are known)."""
+        return {}
 
     # -- what it holds ----------------------------------------------------------
     @abstractmethod

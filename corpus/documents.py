@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -78,3 +79,16 @@ class Skipped:
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def duplicate_key(text: str) -> str | None:
+    """A key equal for paragraphs with the same words (case, spaces and punctuation
+    aside): copies of one paragraph in syndicated or updated stories, or a line that
+    every story repeats. None for a paragraph without a word."""
+    words = _NOT_WORD.sub(" ", text.lower()).split()
+    if not words:
+        return None
+    return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()[:16]

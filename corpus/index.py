@@ -222,6 +222,13 @@ class Index(Reader):
                 best[head] = score
         return list(best.items())
 
+    def duplicate_keys(self, ids: Sequence[int]) -> dict[int, str]:
+        keys = self.store.duplicate_keys(ids)
+        return keys if keys is not None else super().duplicate_keys(ids)  # an older store: from the text
+
+    def copies(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        return self.store.copies(keys)
+
     def paragraphs(self, ids: Sequence[int]) -> dict[int, ParagraphRecord]:
         return self.store.paragraphs(ids)
 

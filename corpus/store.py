@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .documents import Article, Paragraph
+from .documents import Article, Paragraph, duplicate_key
 from .errors import IndexCorruptError
 from .split import paragraph_extents
 
@@ -46,6 +46,13 @@ CREATE TABLE IF NOT EXISTS pieces (
 );
 CREATE INDEX IF NOT EXISTS pieces_article ON pieces(article_id);
 CREATE INDEX IF NOT EXISTS pieces_ekey ON pieces(ekey);
+CREATE TABLE IF NOT EXISTS copies (
+    head INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL,
+    dkey TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS copies_dkey ON copies(dkey);
+CREATE INDEX IF NOT EXISTS copies_article ON copies(article_id);
 """
 
 # one row per paragraph: its head piece, with the paragraph's span and text
@@ -100,6 +107,7 @@ class Store:
                 else:
                     conn = sqlite3.connect(str(self.path), check_same_thread=False)
                     conn.executescript(_SCHEMA)
+                    _fill_copies(conn)
                 conn.execute("SELECT count(*) FROM pieces").fetchone()
             except sqlite3.DatabaseError as exc:
                 raise IndexCorruptError(f"paragraph store {self.path} cannot be read: {exc}") from exc
@@ -151,6 +159,26 @@ class Store:
                 self._facets = facets
         return facets
 
+    def duplicate_keys(self, heads: Sequence[int]) -> dict[int, str] | None:
+        """The copy key (:func:`corpus.documents.duplicate_key`) of each of these paragraphs
+        that has one; None for a store written before keys were kept."""
+        try:
+            return dict(self._in("SELECT head, dkey FROM copies WHERE head IN ({marks})", map(int, heads)))
+        except sqlite3.OperationalError:  # no such table
+            return None
+
+    def copies(self, keys: Iterable[str], limit: int = 50) -> dict[str, list[str]]:
+        """For each copy key, the first ``limit`` articles holding a paragraph with it (a line
+        every story repeats is in thousands)."""
+        out: dict[str, list[str]] = {}
+        try:
+            for key in sorted(set(keys)):
+                rows = self._conn().execute("SELECT DISTINCT article_id FROM copies WHERE dkey = ? ORDER BY article_id LIMIT ?", (key, limit))
+                out[key] = [r[0] for r in rows]
+        except sqlite3.OperationalError:  # no such table
+            return {}
+        return out
+
     def pids_of_articles(self, article_ids: Sequence[str]) -> list[int]:
         return [r[0] for r in self._in("SELECT pid FROM pieces WHERE article_id IN ({marks})", article_ids)]
 
@@ -184,6 +212,7 @@ class Store:
     def delete_articles(self, article_ids: Sequence[str]) -> list[int]:
         """Remove articles and their pieces; return the removed piece ids."""
         pids = self.pids_of_articles(article_ids)
+        list(self._in("DELETE FROM copies WHERE article_id IN ({marks})", article_ids))
         list(self._in("DELETE FROM pieces WHERE article_id IN ({marks})", article_ids))
         list(self._in("DELETE FROM articles WHERE id IN ({marks})", article_ids))
         return pids
@@ -217,6 +246,19 @@ class Store:
             if p.part == 0:
                 head = pid
                 conn.execute("UPDATE pieces SET head = ? WHERE pid = ?", (pid, pid))
+                key = duplicate_key(article.text[pstart:pend])
+                if key is not None:
+                    conn.execute("INSERT INTO copies (head, article_id, dkey) VALUES (?, ?, ?)", (pid, article.id, key))
             pids.append(pid)
         return pids
 
+
+def _fill_copies(conn: sqlite3.Connection) -> None:
+    """Key every paragraph of a store written before copy keys were kept (once: a store
+    with paragraphs and no keys at all)."""
+    if conn.execute("SELECT 1 FROM copies LIMIT 1").fetchone() or not conn.execute("SELECT 1 FROM pieces LIMIT 1").fetchone():
+        return
+    rows = conn.execute(_PARAGRAPH)
+    keyed = ((pid, article_id, duplicate_key(text)) for pid, article_id, _, _, _, text, *_ in rows)
+    conn.executemany("INSERT INTO copies (head, article_id, dkey) VALUES (?, ?, ?)", [r for r in keyed if r[2] is not None])
+    conn.commit()

@@ -16,6 +16,8 @@ class Hit:
     ``end`` are the paragraph's character offsets in the article's text;
     ``highlights`` are ``(start, end)`` spans of query terms within ``text``.
     ``keyword_rank``/``vector_rank`` (1-based) say which side found it.
+    ``also_in`` names the other articles holding a copy of this paragraph (the same
+    words): a search shows one of them, the best.
     """
 
     id: str
@@ -34,6 +36,7 @@ class Hit:
     vector_rank: int | None = None
     keyword_score: float | None = None
     vector_score: float | None = None
+    also_in: tuple[str, ...] = ()
 
     def marked(self, open_tag: str = "<mark>", close_tag: str = "</mark>", escape: Callable[[str], str] = html.escape) -> str:
         """The text with its highlights wrapped in tags; everything else escaped."""
@@ -54,6 +57,7 @@ class Hit:
         data = asdict(self)
         data["highlights"] = [list(span) for span in self.highlights]
         data["highlighted_terms"] = self.highlighted_terms
+        data["also_in"] = list(self.also_in)
         return data
 
 

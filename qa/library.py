@@ -228,7 +228,7 @@ class Library:
         depth = max(depth, k)
         with self._snapshot() as ix:
             parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, where=where)
-            ranking = self._combine(keyword, vector, mode, fusion_method, weights)[:k]
+            ranking, elsewhere = _fold_copies(ix, self._combine(keyword, vector, mode, fusion_method, weights), k)
             records = ix.paragraphs([pid for pid, _ in ranking])
             kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
             vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
@@ -239,7 +239,8 @@ class Library:
                     log.warning("paragraph %s is in an index but not in the store", pid)
                     continue
                 spans = ix.highlight_spans(record.text, parsed.terms)
-                hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid)))
+                also_in = tuple(a for a in elsewhere.get(pid, ()) if a != record.article_id)
+                hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid), also_in))
             return Hits(hits, query=text, mode=mode, notices=notices)
 
     def search_articles(
@@ -332,7 +333,7 @@ class Library:
             return list(vector)
         return fusion.fuse([keyword, vector], method or self.fusion_method, weights if weights is not None else self.weights)
 
-    def _hit(self, record, score: float, spans=(), kw=None, vec=None) -> Hit:
+    def _hit(self, record, score: float, spans=(), kw=None, vec=None, also_in: tuple[str, ...] = ()) -> Hit:
         return Hit(
             id=paragraph_id(record.article_id, record.number),
             article_id=record.article_id,
@@ -350,7 +351,43 @@ class Library:
             vector_rank=vec[0] if vec else None,
             keyword_score=kw[1] if kw else None,
             vector_score=vec[1] if vec else None,
+            also_in=also_in,
         )
+
+
+def _fold_copies(ix: Reader, ranking: list[tuple[int, float]], k: int) -> tuple[list[tuple[int, float]], dict[int, list[str]]]:
+    """The ``k`` best of a ranking with copies of one paragraph folded into the best of
+    them (the same words in syndicated or updated stories), and for each kept paragraph
+    that has copies, every article holding one."""
+    kept: list[tuple[int, float]] = []
+    first: dict[str, int] = {}  # copy key -> the kept paragraph
+    folded: dict[int, list[int]] = {}  # kept paragraph -> its copies among the candidates
+    pos = 0
+    while len(kept) < k and pos < len(ranking):
+        chunk = ranking[pos : pos + max(2 * k, 20)]
+        pos += len(chunk)
+        keys = ix.duplicate_keys([pid for pid, _ in chunk])
+        for pid, score in chunk:
+            key = keys.get(pid)
+            if key is not None and key in first:
+                folded[first[key]].append(pid)
+                continue
+            if key is not None:
+                first[key] = pid
+                folded[pid] = []
+            kept.append((pid, score))
+            if len(kept) == k:
+                break
+    if not first:
+        return kept, {}
+    copies = ix.copies(first)
+    among = ix.article_ids([p for pids in folded.values() for p in pids])
+    elsewhere = {}
+    for key, pid in first.items():
+        articles = set(copies.get(key, ())) | {among[p] for p in folded[pid] if p in among}
+        if len(articles) > 1 or folded[pid]:
+            elsewhere[pid] = sorted(articles)
+    return kept, elsewhere
 
 
 def _admit(ix: Reader, where, notices: list[str]) -> Admitted | None:

@@ -21,14 +21,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
-    """The 150 development questions over the articles they name plus 150 others (a fast build)."""
+    """The 150 development questions over the articles they name plus 150 others and a story
+    with its update (a fast build)."""
     bbc = shared_data("bbc_news", "bbc")
     questions = shared_data("bbc_news", "questions-dev.jsonl")
     root = tmp_path_factory.mktemp("bbc-dev")
     folder = root / "bbc"
     named = {json.loads(line)["file"] for line in questions.read_text().splitlines() if line.strip()} - {None}
     others = sorted(p.relative_to(bbc).as_posix() for p in bbc.glob("*/*.txt"))
-    chosen = named | set(random.Random(3).sample(others, 150))
+    chosen = named | set(random.Random(3).sample(others, 150)) | {"business/007.txt", "business/253.txt"}  # a story and its update
     for rel in chosen:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(bbc / rel, folder / rel)
@@ -101,3 +102,18 @@ def test_a_broken_question_file_is_a_one_line_error(tmp_path):
     path.write_text('{"question": "Who?", "answer": "x"}\n')
     result = CliRunner().invoke(app, ["eval-qa", str(path), "--sources", str(tmp_path)])
     assert result.exit_code == 1 and "line 1" in result.output and "needs its file" in result.output
+
+
+def test_no_two_hits_of_a_dev_question_are_the_same_text(dev):
+    """BBC News repeats paragraphs word for word across files: a search shows each once."""
+    import re
+
+    questions_file, _, index = dev
+    norm = lambda text: " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())  # noqa: E731
+    with Library.open(index) as lib:
+        for q in load_jsonl_questions(questions_file)[:100]:
+            hits = lib.search(q.text, k=10)
+            texts = [norm(h.text) for h in hits]
+            assert len(texts) == len(set(texts)) == 10, q.text
+        (hit,) = [h for h in lib.search("US firms added only 146,000 jobs in January", k=10) if "146,000" in h.text]
+        assert {hit.article_id, *hit.also_in} == {"bbc/business/007.txt", "bbc/business/253.txt"}

@@ -149,7 +149,8 @@ def _card(number: int, hit: Hit) -> str:
         f'<div class="source" id="cite-{number}">'
         f'<div class="head">[{number}] {html.escape(hit.title)} · paragraph {hit.paragraph}</div>'
         f'<div class="path">{where}</div>'
-        f"<p>{hit.marked()}</p></div>"
+        + (f'<div class="path also-in">also in {html.escape(", ".join(hit.also_in))}</div>' if hit.also_in else "")
+        + f"<p>{hit.marked()}</p></div>"
     )
 
 

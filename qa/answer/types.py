@@ -19,13 +19,16 @@ class Source:
     article_id: str
     hit_id: str
     url: str | None = None
+    also_in: tuple[str, ...] = ()  # other articles holding a copy of the paragraph
 
     @classmethod
     def of(cls, number: int, hit: Hit) -> Source:
-        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url)
+        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url, hit.also_in)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["also_in"] = list(self.also_in)
+        return data
 
 
 @dataclass(frozen=True)

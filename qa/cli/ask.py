@@ -56,7 +56,8 @@ def ask(
     out.print(Text("Sources", style="bold"))
     for source in answer.sources:
         place = source.url or source.source
-        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {place}"), soft_wrap=True)
+        also = f" (also in {', '.join(source.also_in)})" if source.also_in else ""
+        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {place}{also}"), soft_wrap=True)
 
 
 def quote_text(quote) -> Text:

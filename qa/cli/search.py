@@ -41,6 +41,8 @@ def search(
         head.append(f"score {hit.score:.4f}", style="dim")
         out.print(head, soft_wrap=True)
         out.print(Text(f"    {hit.url or hit.source}", style="dim"), soft_wrap=True)
+        if hit.also_in:
+            out.print(Text(f"    also in {', '.join(hit.also_in)}", style="dim"), soft_wrap=True)
         body = Text(hit.text)
         for start, end in hit.highlights:
             body.stylize("bold yellow", start, end)

@@ -1,0 +1,93 @@
+"""Copies of one paragraph in several articles (syndicated or updated stories) are shown once."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from corpus import build
+from corpus.documents import duplicate_key
+from corpus.index import current_generation
+from qa import Library
+
+SHARED = "US firms added only 146,000 jobs in January, the Labor Department said, far fewer than the 190,000 economists had forecast."
+
+
+def _write(docs, name, title, *paragraphs):
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / name).write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n")
+
+
+@pytest.fixture
+def wire(tmp_path, embedder):
+    docs, index = tmp_path / "wire", tmp_path / "index"
+    _write(docs, "a.txt", "Jobs growth slows", "Markets fell on Friday after the figures.", SHARED, "The dollar weakened against the euro.")
+    _write(docs, "b.txt", "Dollar slides on jobs data", "The dollar slid to a record low.", SHARED.upper().replace(",", " ,"), "Analysts expect rates to rise.")
+    _write(docs, "c.txt", "Payrolls disappoint", "Payroll growth disappointed in January, when employers added fewer jobs than forecast.")
+    build([docs], index)
+    return docs, index
+
+
+def test_the_key_ignores_case_spacing_and_punctuation():
+    assert duplicate_key(SHARED) == duplicate_key(SHARED.upper().replace(",", " ,")) is not None
+    assert duplicate_key("Andrew Cole (Australia)") == duplicate_key("andrew cole, australia")
+    assert duplicate_key("—") is None and duplicate_key(SHARED) != duplicate_key(SHARED.replace("146,000", "146,001"))
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "vector"])
+def test_a_copied_paragraph_is_shown_once_with_where_else_it_is(wire, mode):
+    _, index = wire
+    with Library.open(index) as lib:
+        hits = lib.search("US firms added only 146,000 jobs in January", k=3, mode=mode)
+        shared = [h for h in hits if "146,000" in h.text]
+        assert len(shared) == 1 and len(hits) == 3  # the third hit is another paragraph, not the copy
+        other = {"wire/a.txt", "wire/b.txt"} - {shared[0].article_id}
+        assert shared[0].also_in == tuple(other)
+        assert all(not h.also_in for h in hits if h is not shared[0])
+        assert lib.search("US firms added only 146,000 jobs in January", k=3, mode=mode).to_dict()["hits"][0]["also_in"] is not None
+
+
+def test_answers_quote_one_copy_and_name_the_other(wire):
+    _, index = wire
+    with Library.open(index) as lib:
+        answer = lib.ask("How many jobs did US firms add in January?")
+        assert answer.answered
+        texts = [q.text.lower() for q in answer.quotes]
+        assert sum("146,000" in t for t in texts) == 1
+        assert any(s.also_in for s in answer.sources)
+
+
+def test_copies_follow_incremental_builds_and_older_stores_are_keyed(wire):
+    docs, index = wire
+    (docs / "b.txt").unlink()
+    build([docs], index)
+    with Library.open(index) as lib:
+        assert not lib.search("146,000 jobs in January", k=3)[0].also_in
+    # a store written before copy keys were kept: copies met among the candidates are folded,
+    # and the next build keys every paragraph
+    _write(docs, "b.txt", "Dollar slides on jobs data", "The dollar slid to a record low.", SHARED)
+    build([docs], index)
+    with sqlite3.connect(current_generation(index) / "store.sqlite") as conn:
+        conn.execute("DROP TABLE copies")
+    with Library.open(index) as lib:
+        hits = lib.search("146,000 jobs in January", k=3)
+        assert sum("146,000" in h.text for h in hits) == 1 and hits[0].also_in
+    _write(docs, "d.txt", "Rates", "The central bank left its main rate unchanged at two percent this month.")
+    build([docs], index)
+    with sqlite3.connect(current_generation(index) / "store.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM copies").fetchone()[0] > 2
+    with Library.open(index) as lib:
+        hits = lib.search("146,000 jobs in January", k=3)
+        assert sum("146,000" in h.text for h in hits) == 1 and hits[0].also_in
+
+
+def test_milvus_folds_the_copies_it_meets_among_the_candidates(wire, tmp_path):
+    pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pip install 'corpus-qa[milvus]')")
+    docs, _ = wire
+    location = f"milvus:{tmp_path / 'wire.db'}"
+    build([docs], location)
+    with Library.open(location) as lib:
+        hits = lib.search("US firms added only 146,000 jobs in January", k=3)
+        shared = [h for h in hits if "146,000" in h.text]
+        assert len(shared) == 1 and len(hits) == 3 and shared[0].also_in

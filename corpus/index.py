@@ -203,9 +203,7 @@ class Index(Reader):
         return self.keyword.parse(text)
 
     def admit(self, where: Where) -> Admitted:
-        rows = self.store.article_facets()
-        articles = frozenset(a for a, source, date, meta in rows if where.admits(source, date, meta))
-        undated = sum(1 for _, _, date, _ in rows if not date) if where.dated else 0
+        articles, undated = where.select(self.store.article_facets())
         return Admitted(articles, undated, np.array(self.store.pids_of_articles(sorted(articles)), dtype=np.int64))
 
     def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
@@ -233,7 +231,7 @@ class Index(Reader):
         return self.store.paragraphs(ids)
 
     def article_ids(self, ids: Sequence[int]) -> dict[int, str]:
-        return {pid: r.article_id for pid, r in self.store.paragraphs(ids).items()}
+        return self.store.article_ids(ids)
 
     def article(self, article_id: str) -> Article | None:
         return self.store.article(article_id)

@@ -186,6 +186,10 @@ class Store:
         """The head (paragraph id) of each piece id."""
         return dict(self._in("SELECT pid, head FROM pieces WHERE pid IN ({marks})", map(int, pids)))
 
+    def article_ids(self, heads: Sequence[int]) -> dict[int, str]:
+        """The article of each of these paragraphs (without reading their text)."""
+        return dict(self._in("SELECT pid, article_id FROM pieces WHERE part = 0 AND pid IN ({marks})", map(int, heads)))
+
     def paragraphs(self, heads: Sequence[int]) -> dict[int, ParagraphRecord]:
         """Whole paragraphs by their head ids."""
         return {row[0]: ParagraphRecord(*row) for row in self._in(_PARAGRAPH + " AND p.pid IN ({marks})", map(int, heads))}

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import QueryError
@@ -106,6 +106,18 @@ class Where:
             if str((meta or {}).get(key, "")) != value:
                 return False
         return True
+
+    def select(self, facets: Iterable[tuple[str, str, str | None, Mapping[str, Any] | None]]) -> tuple[frozenset[str], int]:
+        """The ids of the articles admitted among ``(id, source, date, metadata)`` rows, and how
+        many of the others were left out only for having no date (a notice says so)."""
+        undated_pass = replace(self, since=None, until=None) if self.dated else None
+        admitted, undated = [], 0
+        for article_id, source, date, meta in facets:
+            if self.admits(source, date, meta):
+                admitted.append(article_id)
+            elif undated_pass is not None and _article_day(date) is None and undated_pass.admits(source, date, meta):
+                undated += 1
+        return frozenset(admitted), undated
 
     def describe(self) -> str:
         parts = [f"source={p}" for p in self.sources]

@@ -266,8 +266,7 @@ class MilvusReader(Reader):
                 record = json.loads("".join(c for _, c in sorted(parts)))
                 facets.append((article_id, record.get("source", ""), record.get("date"), record.get("meta") or {}))
             self._facets = facets  # a published generation never changes
-        articles = frozenset(a for a, source, date, meta in facets if where.admits(source, date, meta))
-        undated = sum(1 for _, _, date, _ in facets if not date) if where.dated else 0
+        articles, undated = where.select(facets)
         return Admitted(articles, undated, f" and {_in('article', sorted(articles))}")
 
     def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:

@@ -99,6 +99,8 @@ def test_date_and_metadata_filters_with_notices(newsroom):
         assert any("16 articles without a date were left out" in n for n in hits.notices)
         assert {h.title for h in lib.search("rail fares", k=10, where="section=politics")} == {"Budget day", "Winter storms"}
         assert {h.title for h in lib.search("rail fares", k=10, where=["section=politics", "since=2005"])} == {"Budget day"}
+        sport_since = lib.search("rail fares", k=10, where=["source=sport/*", "since=2005"])
+        assert not sport_since and any(n.startswith("4 articles without a date") for n in sport_since.notices)  # sport's, not all 16
         empty = lib.search("rail fares", k=10, where="source=weather/*")
         assert not empty and any("no article matches the filter" in n for n in empty.notices)
         answer = lib.ask("What raised rail fares for commuters?", where="section=politics")

@@ -181,6 +181,17 @@ def default_index_dir() -> Path | str:
     return value if value.startswith("milvus:") else Path(value)
 
 
+def find_indexes(folder: str | os.PathLike[str]) -> list[Path]:
+    """The published folder indexes directly inside ``folder``, by name (a folder that
+    holds generations but none published yet, or no index at all, is not one)."""
+    from .index import CURRENT  # the folder backend; imported here as it imports this module
+
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CURRENT).is_file())
+
+
 def backend_of(manifest: dict[str, Any]) -> str:
     """The backend a manifest names."""
     name = manifest.get("backend", FOLDER_BACKEND)

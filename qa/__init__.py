@@ -19,12 +19,14 @@ from corpus.errors import (
 
 from .answer import Answer, Quote, Source
 from .hits import Hit, Hits
+from .collections import Collections
 from .library import Library
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Answer",
+    "Collections",
     "CorpusError",
     "Hit",
     "Hits",

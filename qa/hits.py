@@ -17,7 +17,8 @@ class Hit:
     ``highlights`` are ``(start, end)`` spans of query terms within ``text``.
     ``keyword_rank``/``vector_rank`` (1-based) say which side found it.
     ``also_in`` names the other articles holding a copy of this paragraph (the same
-    words): a search shows one of them, the best.
+    words): a search shows one of them, the best; one of another collection is
+    named ``collection:article``. ``collection`` names the index the hit comes from.
     """
 
     id: str
@@ -37,6 +38,12 @@ class Hit:
     keyword_score: float | None = None
     vector_score: float | None = None
     also_in: tuple[str, ...] = ()
+    collection: str | None = None
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        """What tells hits apart when several collections are searched (ids are unique within one)."""
+        return (self.collection, self.id)
 
     def marked(self, open_tag: str = "<mark>", close_tag: str = "</mark>", escape: Callable[[str], str] = html.escape) -> str:
         """The text with its highlights wrapped in tags; everything else escaped."""

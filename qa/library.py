@@ -6,9 +6,10 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from . import fusion
 from .answer import Answer, Answerer
 from .hits import Hit, Hits
 from .query import MAX_QUERY_CHARS, clean_query  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:
+    from .collections import Collections
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,12 @@ class Library:
         fusion_method: str | None = None,
         weights: Sequence[float] | None = None,
         model: str | os.PathLike[str] | None = None,
+        name: str | None = None,
     ) -> None:
         self._index = index
         self._model = model
+        #: the collection's name, carried by every hit (the index folder's name unless given)
+        self.name = name or collection_name(index.location)
         self._checked = time.monotonic()
         # by id() (readers are not hashable): replaced generations that calls still
         # read, and how many calls read each reader
@@ -59,19 +66,28 @@ class Library:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]] | None = None,
         *,
         model: str | os.PathLike[str] | None = None,
         fusion_method: str | None = None,
         weights: Sequence[float] | None = None,
-    ) -> Library:
+        name: str | None = None,
+    ) -> Library | Collections:
         """Open the index at ``path`` (default ``$CORPUS_INDEX`` or ``indexes/default``): a folder,
         ``milvus:PATH.db`` (Milvus Lite) or ``milvus://HOST:PORT[/NAME]`` (a Milvus server).
 
+        Several indexes (a list, or a mapping of collection names to indexes) open as
+        one :class:`qa.Collections`, searched and answered from together.
+        ``name`` names the collection (default: the index folder's name).
+
         Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
         """
+        if isinstance(path, Mapping) or (isinstance(path, Sequence) and not isinstance(path, str)):
+            from .collections import Collections
+
+            return Collections.open(path, model=model, fusion_method=fusion_method, weights=weights)
         index = open_reader(path if path else default_index_dir(), model=model)
-        return cls(index, fusion_method=fusion_method, weights=weights, model=model)
+        return cls(index, fusion_method=fusion_method, weights=weights, model=model, name=name)
 
     def close(self) -> None:
         with self._lock:
@@ -229,18 +245,7 @@ class Library:
         with self._snapshot() as ix:
             parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, where=where)
             ranking, elsewhere = _fold_copies(ix, self._combine(keyword, vector, mode, fusion_method, weights), k)
-            records = ix.paragraphs([pid for pid, _ in ranking])
-            kw = {pid: (rank, score) for rank, (pid, score) in enumerate(keyword, start=1)}
-            vec = {pid: (rank, score) for rank, (pid, score) in enumerate(vector, start=1)}
-            hits = []
-            for pid, score in ranking:
-                record = records.get(pid)
-                if record is None:  # cannot happen in a consistent index; never crash on it
-                    log.warning("paragraph %s is in an index but not in the store", pid)
-                    continue
-                spans = ix.highlight_spans(record.text, parsed.terms)
-                also_in = tuple(a for a in elsewhere.get(pid, ()) if a != record.article_id)
-                hits.append(self._hit(record, score, spans, kw.get(pid), vec.get(pid), also_in))
+            hits = list(self._hits(ix, parsed.terms, ranking, elsewhere, _ranks(keyword), _ranks(vector)).values())
             return Hits(hits, query=text, mode=mode, notices=notices)
 
     def search_articles(
@@ -326,6 +331,21 @@ class Library:
             vector = ix.vector_search(qvec, depth, admitted)
         return parsed, keyword, vector, mode
 
+    def _hits(self, ix: Reader, terms, ranking, elsewhere, kw: Mapping, vec: Mapping) -> dict[int, Hit]:
+        """The hits of a ranking of paragraph ids, by id in its order (``kw`` and ``vec``:
+        each side's ``(rank, score)`` by id; ``elsewhere``: the articles holding copies)."""
+        records = ix.paragraphs([pid for pid, _ in ranking])
+        hits = {}
+        for pid, score in ranking:
+            record = records.get(pid)
+            if record is None:  # cannot happen in a consistent index; never crash on it
+                log.warning("paragraph %s is in an index but not in the store", pid)
+                continue
+            spans = ix.highlight_spans(record.text, terms)
+            also_in = tuple(a for a in elsewhere.get(pid, ()) if a != record.article_id)
+            hits[pid] = self._hit(record, score, spans, kw.get(pid), vec.get(pid), also_in)
+        return hits
+
     def _combine(self, keyword, vector, mode: str, method: str | None, weights: Sequence[float] | None):
         if mode == "keyword":
             return list(keyword)
@@ -352,10 +372,28 @@ class Library:
             keyword_score=kw[1] if kw else None,
             vector_score=vec[1] if vec else None,
             also_in=also_in,
+            collection=self.name,
         )
 
 
-def _fold_copies(ix: Reader, ranking: list[tuple[int, float]], k: int) -> tuple[list[tuple[int, float]], dict[int, list[str]]]:
+def _ranks(ranking: Sequence[tuple[Any, float]]) -> dict[Any, tuple[int, float]]:
+    """Each id of a ranking with its 1-based rank and score."""
+    return {pid: (rank, score) for rank, (pid, score) in enumerate(ranking, start=1)}
+
+
+def collection_name(location: str | os.PathLike[str]) -> str:
+    """The name a collection goes by unless given one: its index folder's name, a Milvus Lite
+    file's stem, or a Milvus server's collection."""
+    text = os.fspath(location)
+    if text.startswith("milvus://"):
+        rest = text[len("milvus://") :].rstrip("/")
+        return rest.split("/", 1)[1] if "/" in rest else "milvus"
+    if text.startswith("milvus:"):
+        return Path(text[len("milvus:") :]).stem or "milvus"
+    return Path(text).resolve().name or "index"
+
+
+def _fold_copies(ix, ranking: list[tuple[int, float]], k: int) -> tuple[list[tuple[int, float]], dict[int, list[str]]]:
     """The ``k`` best of a ranking with copies of one paragraph folded into the best of
     them (the same words in syndicated or updated stories), and for each kept paragraph
     that has copies, every article holding one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -171,8 +172,9 @@ def test_serve_warns_before_binding_another_address(seed_index):
     assert result.exit_code == 1 and "in use" in result.output
 
 
-@pytest.fixture
-def page(server, tmp_path):
+@contextlib.contextmanager
+def _browser(url: str, tmp_path: Path):
+    """A page of Debian's Chromium at ``url``, noting requests to anything but the server and dialogs."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -183,12 +185,18 @@ def page(server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.outside = []  # requests to anything but the server
         page.dialogs = []
-        page.on("request", lambda r: None if r.url.startswith((server, "data:", "blob:")) else page.outside.append(r.url))
+        page.on("request", lambda r: None if r.url.startswith((url, "data:", "blob:")) else page.outside.append(r.url))
         page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-        page.goto(server)
+        page.goto(url)
         yield page
         page.screenshot(path=str(tmp_path / "last.png"))
         browser.close()
+
+
+@pytest.fixture
+def page(server, tmp_path):
+    with _browser(server, tmp_path) as page:
+        yield page
 
 
 def _ask(page, question):
@@ -250,3 +258,61 @@ def test_browser_hostile_document_shows_as_text(page, tmp_path):
     assert page.locator("#sources script, #article script, #sources img, #article img, #chat img[src='x']").count() == 0
     page.screenshot(path=str(tmp_path / "hostile.png"))
     assert page.outside == []
+
+
+@pytest.fixture(scope="module")
+def shelf_server(tmp_path_factory, embedder):
+    """The chat over two collections: the seed article, and a local story of its own."""
+    from ui.app import launch
+
+    root = tmp_path_factory.mktemp("ui-shelf")
+    (root / "orkney").mkdir()
+    (root / "orkney" / "harbour.txt").write_text(HARBOUR)
+    build([SEEDS], root / "seed")
+    build([root / "orkney"], root / "orkney-index")
+    lib = Library.open({"seed": root / "seed", "orkney": root / "orkney-index"})
+    port = _free_port()
+    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    lib.close()
+
+
+HARBOUR = (
+    "Harbour festival returns to Kirkwall\n\n"
+    "The harbour festival of Kirkwall opens on Friday with a parade of fishing boats and fireworks over the bay.\n\n"
+    "Organisers said 12,000 visitors were expected over the weekend, twice as many as last year.\n"
+)
+
+
+def test_the_api_answers_from_a_chosen_collection(shelf_server):
+    question = "How many visitors were expected at the harbour festival?"
+    answer = _raw_call(shelf_server, "ask_collection", [question, [], "orkney", []])
+    assert answer["answered"] and "12,000" in answer["quotes"][0]["text"] and answer["sources"][0]["collection"] == "orkney"
+    answer = _raw_call(shelf_server, "ask_collection", [question, [], "seed", []])
+    assert all(h["collection"] == "seed" for h in answer["closest"] + [q["hit"] for q in answer["quotes"]])
+    answer = _raw_call(shelf_server, "ask", ["How many people did ISIS execute?", []])  # all collections
+    assert answer["answered"] and answer["sources"][0]["collection"] == "seed"
+
+
+def test_browser_chat_lists_collections_and_answers_from_the_chosen_one(shelf_server, tmp_path):
+    with _browser(shelf_server, tmp_path) as page:
+        assert "2 collections (seed, orkney)" in page.locator("#header").inner_text()
+        page.locator("#collection input").click()
+        options = page.get_by_role("option").all_inner_texts()
+        assert [o.replace("✓", "").strip() for o in options] == ["All collections", "seed", "orkney"]
+        page.get_by_role("option", name="seed", exact=True).click()
+        reply = _ask(page, "How many visitors were expected at the harbour festival?")
+        assert "12,000" not in reply.inner_text()
+        assert "orkney:" not in page.locator("#sources").inner_text()
+        page.locator("#collection input").click()
+        page.get_by_role("option", name="orkney", exact=True).click()
+        reply = _ask(page, "How many visitors were expected at the harbour festival?")
+        assert "12,000" in reply.inner_text()
+        assert "orkney: orkney/harbour.txt" in page.locator("#sources").inner_text()
+        page.locator("#open-article input").click()
+        page.get_by_role("option").first.click()
+        page.locator("#article .cited").wait_for(timeout=10_000)
+        assert "12,000" in page.locator("#article .cited").inner_text()
+        page.screenshot(path=str(tmp_path / "collections.png"))
+        assert page.outside == []

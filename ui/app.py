@@ -22,6 +22,8 @@ import gradio as gr  # noqa: E402
 from qa.answer import CLOSEST, NOT_IN_CORPUS, Answer  # noqa: E402
 from qa.chat import respond  # noqa: E402
 from qa.hits import Hit  # noqa: E402
+from qa.collections import Collections  # noqa: E402
+from corpus.errors import QueryError  # noqa: E402
 from qa.library import MODES, Library  # noqa: E402
 
 EXAMPLES = [
@@ -62,19 +64,27 @@ document.addEventListener("click", function (event) {
 SCROLL_TO_CITED = "() => { const p = document.querySelector('#article .cited'); if (p) p.scrollIntoView({block: 'center'}); }"
 
 
-def build_app(library: Library) -> gr.Blocks:
+ALL = "All collections"
+
+
+def build_app(library: Library | Collections) -> gr.Blocks:
+    """The chat over one library, or over several collections with a chooser (all, or one)."""
     info = library.info()
+    names = collection_names(library)
+    several = len(names) > 1
     with gr.Blocks(title="corpus-qa") as demo:
+        listed = f"{len(names)} collections ({html.escape(', '.join(names))}) · " if several else ""
         gr.Markdown(
-            f"### corpus-qa\n{info['articles']:,} articles · {info['paragraphs']:,} paragraphs · "
+            f"### corpus-qa\n{listed}{info['articles']:,} articles · {info['paragraphs']:,} paragraphs · "
             f"model {html.escape(info['model'])} · built {html.escape(info['built_at'])}",
             elem_id="header",
         )
-        cited = gr.State([])  # [(label, article_id, paragraph, hit id)] of the last answer
+        cited = gr.State([])  # [(label, article_id, paragraph, hit id, collection)] of the last answer
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=520, sanitize_html=True, render_markdown=True)
                 question = gr.Textbox(placeholder="Ask a question about the corpus…", show_label=False, elem_id="question", submit_btn=True)
+                collection = gr.Dropdown([ALL, *names], value=ALL, label="Collection", elem_id="collection", visible=several, interactive=True)
                 gr.Examples(EXAMPLES, inputs=question, label="Examples")
                 with gr.Accordion("Filters", open=False, elem_id="filters"):
                     with gr.Row():
@@ -90,30 +100,31 @@ def build_app(library: Library) -> gr.Blocks:
                 article_choice = gr.Dropdown([], label="Open article", elem_id="open-article", interactive=True)
                 article = gr.HTML("", elem_id="article")
 
-        def on_submit(message: str, history: list, mode_: str, k: float, sources_: str, since_: str, until_: str, meta_: str) -> Iterator[tuple[Any, ...]]:
+        def on_submit(message: str, history: list, mode_: str, k: float, sources_: str, since_: str, until_: str, meta_: str, collection_: str | None) -> Iterator[tuple[Any, ...]]:
             history = list(history or [])
             past = list(history)
             history.append({"role": "user", "content": message})
             history.append({"role": "assistant", "content": "…"})
             yield history, "", gr.update(), []
             where = filter_clauses(sources_, since_, until_, meta_)
-            for reply in respond(library, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{n}", where=where):
+            chosen = member(library, collection_)
+            for reply in respond(chosen, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{n}", where=where):
                 history[-1] = {"role": "assistant", "content": reply.markdown}
                 if reply.final and reply.answer is not None:
-                    cards, choices = sources_html(reply.answer)
+                    cards, choices = sources_html(reply.answer, several)
                     yield history, cards, gr.update(choices=[c[0] for c in choices], value=None), choices
                 else:
                     yield history, passages_html(reply.passages), gr.update(), []
 
         question.submit(
-            on_submit, [question, chatbot, mode, passages, source_filter, since, until, meta_filter], [chatbot, sources, article_choice, cited],
+            on_submit, [question, chatbot, mode, passages, source_filter, since, until, meta_filter, collection], [chatbot, sources, article_choice, cited],
             api_visibility="private",
         ).then(lambda: "", None, question, api_visibility="private")
 
         def on_open(label: str | None, choices: list) -> str:
             for item in choices:
                 if item[0] == label:
-                    return article_html(library, item[1], item[2], item[3])
+                    return article_html(member(library, item[4]), item[1], item[2], item[3])
             return ""
 
         article_choice.change(on_open, [article_choice, cited], article, api_visibility="private").then(
@@ -129,9 +140,29 @@ def build_app(library: Library) -> gr.Blocks:
             (a separate endpoint: an HTTP call must send every input, so ``/ask`` keeps its two)."""
             return library.ask(question, history or [], where=where or None).to_dict()
 
+        def ask_collection(question: str, history: list[dict] | None = None, collection: str | None = None, where: list[str] | None = None) -> dict:
+            """``/ask_filtered`` in one collection (by name; empty or "All collections": all of them)."""
+            return member(library, collection).ask(question, history or [], where=where or None).to_dict()
+
         gr.api(ask, api_name="ask")
         gr.api(ask_filtered, api_name="ask_filtered")
+        gr.api(ask_collection, api_name="ask_collection")
     return demo
+
+
+def collection_names(library: Library | Collections) -> list[str]:
+    return list(library.names) if isinstance(library, Collections) else [library.name]
+
+
+def member(library: Library | Collections, name: str | None) -> Library | Collections:
+    """The collection of that name (all of them for none or "All collections")."""
+    if not name or name == ALL:
+        return library
+    if isinstance(library, Collections):
+        return library[name]
+    if name != library.name:
+        raise QueryError(f"no collection named {name!r}; there is {library.name!r}")
+    return library
 
 
 def filter_clauses(sources: str, since: str, until: str, meta: str) -> list[str]:
@@ -143,8 +174,8 @@ def filter_clauses(sources: str, since: str, until: str, meta: str) -> list[str]
     return clauses
 
 
-def _card(number: int, hit: Hit) -> str:
-    where = html.escape(hit.url or hit.source)
+def _card(number: int, hit: Hit, several: bool = False) -> str:
+    where = html.escape(f"{hit.collection}: {hit.url or hit.source}" if several else hit.url or hit.source)
     return (
         f'<div class="source" id="cite-{number}">'
         f'<div class="head">[{number}] {html.escape(hit.title)} · paragraph {hit.paragraph}</div>'
@@ -154,8 +185,8 @@ def _card(number: int, hit: Hit) -> str:
     )
 
 
-def sources_html(answer: Answer) -> tuple[str, list[tuple[str, str, int, str]]]:
-    """The sources panel of an answer, and the articles it can open."""
+def sources_html(answer: Answer, several: bool = False) -> tuple[str, list[tuple[str, str, int, str, str | None]]]:
+    """The sources panel of an answer, and the articles it can open (``several``: name each source's collection)."""
     if answer.answered:
         hits = {q.citation: q.hit for q in reversed(answer.quotes)}
         numbered = [(s.number, hits[s.number]) for s in answer.sources]
@@ -163,8 +194,8 @@ def sources_html(answer: Answer) -> tuple[str, list[tuple[str, str, int, str]]]:
     else:
         numbered = list(enumerate(answer.closest, start=1))
         intro = f'<p class="declined">{html.escape(NOT_IN_CORPUS)} {html.escape(CLOSEST)}</p>'
-    choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", h.article_id, h.paragraph, h.id) for n, h in numbered]
-    return intro + "".join(_card(n, h) for n, h in numbered), choices
+    choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", h.article_id, h.paragraph, h.id, h.collection) for n, h in numbered]
+    return intro + "".join(_card(n, h, several) for n, h in numbered), choices
 
 
 def passages_html(hits) -> str:
@@ -185,7 +216,7 @@ def article_html(library: Library, article_id: str, paragraph: int, hit_id: str)
     return "".join(parts)
 
 
-def launch(library: Library, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> gr.Blocks:
+def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> gr.Blocks:
     demo = build_app(library)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=gr.themes.Default(), show_error=True, **kwargs)

@@ -146,15 +146,15 @@ class Answerer:
         a follow-up also the best for the question as asked, from the same articles
         (a follow-up is about what the conversation has been reading)."""
         hits = self._corpus.search(query, k=k, mode=mode, where=where)
-        prior = {h.id: 1.0 - r / k for r, h in enumerate(hits)}
+        prior = {h.key: 1.0 - r / k for r, h in enumerate(hits)}
         if query != question:
-            articles = {h.article_id for h in hits}
-            own = [h for h in self._corpus.search(question, k=4 * k, mode=mode, where=where) if h.article_id in articles][:k]
+            articles = {(h.collection, h.article_id) for h in hits}
+            own = [h for h in self._corpus.search(question, k=4 * k, mode=mode, where=where) if (h.collection, h.article_id) in articles][:k]
             for r, h in enumerate(own):
-                if h.id not in prior:
+                if h.key not in prior:
                     hits.append(h)
-                prior[h.id] = max(prior.get(h.id, 0.0), 1.0 - r / k)
-        return hits, [prior[h.id] for h in hits]
+                prior[h.key] = max(prior.get(h.key, 0.0), 1.0 - r / k)
+        return hits, [prior[h.key] for h in hits]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Sentence embeddings, computed at question time with a bounded cache.
@@ -211,7 +211,7 @@ def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Q
     groups.sort(key=lambda g: -max(probabilities[i] for i in g))
     quotes: list[Quote] = []
     sources: list[Source] = []
-    number_of: dict[str, int] = {}
+    number_of: dict[tuple[str | None, str], int] = {}
     seen: set[str] = set()
     for group in groups:
         first, last = sentences[group[0]], sentences[group[-1]]
@@ -222,16 +222,16 @@ def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Q
         if key in seen:
             continue
         seen.add(key)
-        if hit.id not in number_of:
-            number_of[hit.id] = len(number_of) + 1
-            sources.append(Source.of(number_of[hit.id], hit))
+        if hit.key not in number_of:
+            number_of[hit.key] = len(number_of) + 1
+            sources.append(Source.of(number_of[hit.key], hit))
         span = None
         for i in sorted(group, key=lambda i: -probabilities[i]):
             found = answer_span(sentences[i], hit.highlights)
             if found:
                 span = (found[0] - a, found[1] - a)
                 break
-        quotes.append(Quote(text, number_of[hit.id], hit, hit.start + a, hit.start + b, float(max(probabilities[i] for i in group)), span))
+        quotes.append(Quote(text, number_of[hit.key], hit, hit.start + a, hit.start + b, float(max(probabilities[i] for i in group)), span))
     return quotes, sources
 
 

@@ -280,15 +280,16 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
 
     para_names = [names_covered(st) for st in paragraph_stems]
     para_numbers = [numbers_covered(f"{h.title}\n{h.text}") for h in hits]
-    article_stems: dict[str, set[str]] = {}
-    article_text: dict[str, str] = {}
-    for h, st in zip(hits, paragraph_stems):
-        article_stems[h.article_id] = article_stems.get(h.article_id, set()) | st
-        article_text[h.article_id] = article_text.get(h.article_id, h.title) + "\n" + h.text
-    art_names = [names_covered(article_stems[h.article_id]) for h in hits]
-    art_rarest = [max((w for t, w in terms.items() if t not in article_stems[h.article_id]), default=0.0) / 10.0 for h in hits]
-    art_missing = [1.0 - share(article_stems[h.article_id]) for h in hits]
-    art_numbers = [numbers_covered(article_text[h.article_id]) for h in hits]
+    article_stems: dict[tuple[str | None, str], set[str]] = {}
+    article_text: dict[tuple[str | None, str], str] = {}
+    article_of = [(h.collection, h.article_id) for h in hits]
+    for a, h, st in zip(article_of, hits, paragraph_stems):
+        article_stems[a] = article_stems.get(a, set()) | st
+        article_text[a] = article_text.get(a, h.title) + "\n" + h.text
+    art_names = [names_covered(article_stems[a]) for a in article_of]
+    art_rarest = [max((w for t, w in terms.items() if t not in article_stems[a]), default=0.0) / 10.0 for a in article_of]
+    art_missing = [1.0 - share(article_stems[a]) for a in article_of]
+    art_numbers = [numbers_covered(article_text[a]) for a in article_of]
     wants = 1.0 if info.wants else 0.0
     head_stems = corpus.stems(" ".join(sorted(info.head))) if info.head else set()
 
@@ -367,10 +368,10 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
 def _link_neighbours(sentences: list[Sentence], hits: Sequence) -> None:
     """Set each sentence's ``prev`` and ``next``: the sentences beside it in its paragraph,
     and across paragraphs of one article when both paragraphs are among the passages."""
-    first: dict[tuple[str, int], int] = {}
-    last: dict[tuple[str, int], int] = {}
+    first: dict[tuple[str | None, str, int], int] = {}
+    last: dict[tuple[str | None, str, int], int] = {}
     for i, s in enumerate(sentences):
-        key = (hits[s.hit_index].article_id, hits[s.hit_index].paragraph)
+        key = (hits[s.hit_index].collection, hits[s.hit_index].article_id, hits[s.hit_index].paragraph)
         first.setdefault(key, i)
         last[key] = i
     for i, s in enumerate(sentences):
@@ -378,11 +379,11 @@ def _link_neighbours(sentences: list[Sentence], hits: Sequence) -> None:
         if i > 0 and sentences[i - 1].hit_index == s.hit_index:
             s.prev = i - 1
         elif hit.paragraph is not None:
-            s.prev = last.get((hit.article_id, hit.paragraph - 1))
+            s.prev = last.get((hit.collection, hit.article_id, hit.paragraph - 1))
         if i + 1 < len(sentences) and sentences[i + 1].hit_index == s.hit_index:
             s.next = i + 1
         elif hit.paragraph is not None:
-            s.next = first.get((hit.article_id, hit.paragraph + 1))
+            s.next = first.get((hit.collection, hit.article_id, hit.paragraph + 1))
 
 
 def _words(text: str) -> set[str]:

@@ -20,10 +20,11 @@ class Source:
     hit_id: str
     url: str | None = None
     also_in: tuple[str, ...] = ()  # other articles holding a copy of the paragraph
+    collection: str | None = None  # the index it comes from
 
     @classmethod
     def of(cls, number: int, hit: Hit) -> Source:
-        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url, hit.also_in)
+        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url, hit.also_in, hit.collection)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +30,15 @@ IndexOption = Annotated[
     typer.Option("--index", envvar="CORPUS_INDEX", help="Index folder, or milvus:PATH.db or milvus://HOST:PORT[/NAME].", show_default=True),
 ]
 DEFAULT_INDEX = "indexes/default"
+IndexesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--index",
+        envvar="CORPUS_INDEX",
+        help="Index folder, or milvus:PATH.db or milvus://HOST:PORT[/NAME] [default: indexes/default]. "
+        "Repeat to search several collections as one; NAME=INDEX names one (default: its folder's name).",
+    ),
+]
 WhereOption = Annotated[
     list[str] | None,
     typer.Option("--where", "-w", help="Keep only articles matching KEY=VALUE: source=GLOB (sport/*, a folder sport/) or a metadata key; repeat to narrow (source patterns: any may match)."),
@@ -41,6 +51,38 @@ def where_of(clauses: list[str] | None, since: str | None, until: str | None) ->
     """The filter clauses of the command line, as the library takes them."""
     out = list(clauses or []) + ([f"since={since}"] if since else []) + ([f"until={until}"] if until else [])
     return out or None
+
+
+def open_indexes(specs: list[str] | None, default: str = DEFAULT_INDEX):
+    """The library of one ``--index``, or the collections of several (``NAME=INDEX`` names one)."""
+    from qa import Library
+
+    specs = specs or [default]
+    if len(specs) == 1:
+        name, location = split_name(specs[0])
+        return Library.open(location, name=name)
+    return Library.open(_names([split_name(spec) for spec in specs]))
+
+
+def _names(named: list[tuple[str | None, str]]) -> dict[str, str]:
+    """Collection names to indexes (an unnamed index goes by its folder's name)."""
+    from qa.library import collection_name
+
+    out: dict[str, str] = {}
+    for name, location in named:
+        name = name or collection_name(location)
+        if name in out:
+            raise ValueError(f"two collections are named {name!r}; name them apart with NAME=INDEX")
+        out[name] = location
+    return out
+
+
+def split_name(spec: str) -> tuple[str | None, str]:
+    """``NAME=INDEX`` as ``(NAME, INDEX)``; a plain index (or one whose path holds "=") as ``(None, INDEX)``."""
+    name, sep, location = spec.partition("=")
+    if not sep or spec.startswith("milvus:") or Path(spec).exists() or not name or "/" in name:
+        return None, spec
+    return name, location
 
 
 @contextlib.contextmanager

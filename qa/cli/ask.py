@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .app import DEFAULT_INDEX, IndexOption, SinceOption, UntilOption, WhereOption, app, out, print_json, user_errors, where_of
+from .app import IndexesOption, SinceOption, UntilOption, WhereOption, app, open_indexes, out, print_json, user_errors, where_of
 
 
 @app.command()
@@ -19,7 +19,7 @@ def ask(
     ] = None,
     k: Annotated[int | None, typer.Option("-k", "--k", min=1, max=50, help="Passages to quote from.")] = None,
     mode: Annotated[str, typer.Option(help="hybrid, keyword or vector.")] = "hybrid",
-    index: IndexOption = DEFAULT_INDEX,
+    index: IndexesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole answer as JSON.")] = False,
     where: WhereOption = None,
     since: SinceOption = None,
@@ -30,13 +30,13 @@ def ask(
     Follow-up questions: pass the earlier questions with --history, e.g.
     corpus ask "Who led it?" --history "What happened to the rebellion in Mosul?"
     """
-    from qa import Library
     from qa.answer import CLOSEST, NOT_IN_CORPUS
 
     turns = [{"role": "user", "content": h} for h in history or []]
     with user_errors():
-        with Library.open(index) as lib:
+        with open_indexes(index) as lib:
             answer = lib.ask(question, turns, k=k, mode=mode, where=where_of(where, since, until))
+            several = len(getattr(lib, "names", ())) > 1
     if as_json:
         print_json(answer.to_dict())
         return
@@ -55,7 +55,7 @@ def ask(
         out.print()
     out.print(Text("Sources", style="bold"))
     for source in answer.sources:
-        place = source.url or source.source
+        place = f"{source.collection}: {source.url or source.source}" if several else source.url or source.source
         also = f" (also in {', '.join(source.also_in)})" if source.also_in else ""
         out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {place}{also}"), soft_wrap=True)
 

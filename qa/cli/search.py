@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .app import DEFAULT_INDEX, IndexOption, SinceOption, UntilOption, WhereOption, app, out, print_json, user_errors, where_of
+from .app import IndexesOption, SinceOption, UntilOption, WhereOption, app, open_indexes, out, print_json, user_errors, where_of
 
 
 @app.command()
@@ -15,18 +15,18 @@ def search(
     query: Annotated[str, typer.Argument(help="Words or a question.")],
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of paragraphs.")] = 10,
     mode: Annotated[str, typer.Option(help="hybrid, keyword or vector.")] = "hybrid",
-    index: IndexOption = DEFAULT_INDEX,
+    index: IndexesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     where: WhereOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
 ) -> None:
     """Ranked paragraphs with title, paragraph number, source, score and highlighted terms."""
-    from qa import Library
 
     with user_errors():
-        with Library.open(index) as lib:
+        with open_indexes(index) as lib:
             hits = lib.search(query, k=k, mode=mode, where=where_of(where, since, until))
+            several = len(getattr(lib, "names", ())) > 1
     if as_json:
         print_json((hits.to_dict()))
         return
@@ -40,7 +40,7 @@ def search(
         head.append(f"  ¶{hit.paragraph}  ")
         head.append(f"score {hit.score:.4f}", style="dim")
         out.print(head, soft_wrap=True)
-        out.print(Text(f"    {hit.url or hit.source}", style="dim"), soft_wrap=True)
+        out.print(Text(f"    {hit.collection}: {hit.url or hit.source}" if several else f"    {hit.url or hit.source}", style="dim"), soft_wrap=True)
         if hit.also_in:
             out.print(Text(f"    also in {', '.join(hit.also_in)}", style="dim"), soft_wrap=True)
         body = Text(hit.text)

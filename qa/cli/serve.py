@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .app import DEFAULT_INDEX, IndexOption, app, err, user_errors
+from .app import DEFAULT_INDEX, IndexesOption, app, err, open_indexes, user_errors
 
 
 @app.command()
 def serve(
-    index: IndexOption = DEFAULT_INDEX,
+    index: IndexesOption = None,
+    indexes: Annotated[Path, typer.Option("--indexes", help="Without --index: serve every index in this folder (the chat lets one choose).")] = Path("indexes"),
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback exposes the chat to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 7860,
 ) -> None:
-    """The chat in the browser, at http://HOST:PORT."""
-    from qa import Library
+    """The chat in the browser, at http://HOST:PORT: over every index in the indexes folder, or those given."""
+    from qa.collections import find_indexes
 
     if not _is_loopback(host):
         err.print(f"warning: binding {host} makes the chat reachable from other machines", markup=False)
     with user_errors():
-        lib = Library.open(index)
+        lib = open_indexes(index or [str(p) for p in find_indexes(indexes)] or [DEFAULT_INDEX])
         if not _port_free(host, port):
             raise ValueError(f"port {port} on {host} is in use; choose another with --port")
     from ui.app import launch

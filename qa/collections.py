@@ -1,0 +1,279 @@
+"""Several indexes searched as one: a newsroom's archive beside a project's papers.
+
+Each index is a *collection* with a name (its folder's name unless given).
+A search ranks every collection's paragraphs on each side (keyword and
+vector) by that side's own scores, merges each side across collections, and
+fuses the two merged rankings as :class:`qa.Library` does for one index: so
+a collection that says nothing on a question gives nothing to the answer,
+where interleaving each collection's best results would put its best guess
+beside the others' answers. Paragraphs that are copies of one another fold
+together across collections too. Every hit and source names its collection,
+and an answer may quote from several.
+
+Scores are merged as they are: cosine similarities of one embedding model
+are comparable across indexes; BM25 scores are close to comparable over
+corpora of one language (each index weighs terms by its own statistics).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import numpy as np
+
+from corpus.documents import Article
+from corpus.errors import QueryError
+from corpus.backend import find_indexes  # noqa: F401  (re-exported)
+
+from .answer import Answer, Answerer
+from .hits import Hit, Hits
+from .library import DEPTH, Library, _check_mode, _fold_copies, _ranks, collection_name
+from .query import clean_query
+
+Location = str | os.PathLike[str]
+
+
+class Collections:
+    """Named libraries opened together; the same calls as :class:`qa.Library`, plus ``collection=``
+    to read one of them. Open with :meth:`open` (or :meth:`qa.Library.open` given several indexes)."""
+
+    def __init__(self, libraries: Iterable[Library], *, fusion_method: str | None = None, weights: Sequence[float] | None = None) -> None:
+        self._members: dict[str, Library] = {}
+        for lib in libraries:
+            if lib.name in self._members:
+                raise ValueError(f"two collections are named {lib.name!r}; name them apart with NAME=INDEX")
+            self._members[lib.name] = lib
+        if not self._members:
+            raise ValueError("no collections to open")
+        first = next(iter(self._members.values()))
+        self.fusion_method = fusion_method or first.fusion_method
+        self.weights = tuple(weights) if weights is not None else first.weights
+        self._answerer_instance: Answerer | None = None
+
+    @classmethod
+    def open(
+        cls,
+        locations: Sequence[Location] | Mapping[str, Location],
+        *,
+        model: Location | None = None,
+        fusion_method: str | None = None,
+        weights: Sequence[float] | None = None,
+    ) -> Collections:
+        """Open every index of ``locations`` (a list, whose folders' names name them, or a
+        mapping of names to indexes). Raises as :meth:`qa.Library.open` does; nothing
+        stays open when one of them fails."""
+        named = list(locations.items()) if isinstance(locations, Mapping) else [(None, loc) for loc in locations]
+        opened: list[Library] = []
+        try:
+            for name, location in named:
+                opened.append(Library.open(location, model=model, fusion_method=fusion_method, weights=weights, name=name or collection_name(location)))
+            return cls(opened, fusion_method=fusion_method, weights=weights)
+        except BaseException:
+            for lib in opened:
+                lib.close()
+            raise
+
+    # -- the collections ----------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return list(self._members)
+
+    def __getitem__(self, name: str) -> Library:
+        try:
+            return self._members[name]
+        except KeyError:
+            raise QueryError(f"no collection named {name!r}; there are {', '.join(self._members)}") from None
+
+    def __iter__(self) -> Iterator[Library]:
+        return iter(self._members.values())
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def close(self) -> None:
+        for lib in self._members.values():
+            lib.close()
+
+    def __enter__(self) -> Collections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self) -> dict[str, Any]:
+        """Totals over the collections, and each one's :meth:`qa.Library.info` under ``collections``."""
+        each = {name: lib.info() for name, lib in self._members.items()}
+        models = sorted({i["model"] for i in each.values()})
+        return {
+            "collections": each,
+            "articles": sum(i["articles"] for i in each.values()),
+            "paragraphs": sum(i["paragraphs"] for i in each.values()),
+            "model": ", ".join(models),
+            "built_at": max(i["built_at"] for i in each.values()),
+        }
+
+    # -- reading ------------------------------------------------------------------
+    def article(self, article_id: str, collection: str | None = None) -> Article | None:
+        """The article with this id in ``collection`` (default: the first collection holding one)."""
+        for lib in self._chosen(collection):
+            found = lib.article(article_id)
+            if found is not None:
+                return found
+        return None
+
+    def article_hits(self, article_id: str, collection: str | None = None) -> list[Hit]:
+        """Every paragraph of an article (see :meth:`article` for ``collection``)."""
+        for lib in self._chosen(collection):
+            found = lib.article_hits(article_id)
+            if found:
+                return found
+        return []
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        *,
+        fusion_method: str | None = None,
+        weights: Sequence[float] | None = None,
+        depth: int = DEPTH,
+        where=None,
+        collection: str | None = None,
+    ) -> Hits:
+        """The ``k`` best paragraphs of all collections (or of ``collection``), as
+        :meth:`qa.Library.search` finds them in one."""
+        members = self._chosen(collection)
+        if len(members) == 1:
+            return members[0].search(query, k, mode, fusion_method=fusion_method, weights=weights, depth=depth, where=where)
+        text, notices = clean_query(query)
+        _check_mode(mode)
+        if k <= 0:
+            return Hits(query=text, mode=mode, notices=notices)
+        depth = max(depth, k)
+        with ExitStack() as stack:
+            readers = [stack.enter_context(lib._snapshot()) for lib in members]
+            vectors: dict[str, np.ndarray] = {}  # one query embedding per model
+            keyword: list[tuple[tuple[int, int], float]] = []
+            vector: list[tuple[tuple[int, int], float]] = []
+            terms, said, used = [], [], set()
+            for i, (lib, ix) in enumerate(zip(members, readers)):
+                qvec = None
+                if mode != "keyword":
+                    model = str(ix.manifest["model"].get("name"))
+                    qvec = vectors[model] = vectors[model] if model in vectors else ix.embedder.encode([text])[0]
+                own: list[str] = []
+                parsed, kw, vec, used_mode = lib._rank(ix, text, mode, depth, own, qvec, where)
+                used.add(used_mode)
+                terms.append(parsed.terms)
+                said.append(own)
+                keyword += [((i, pid), score) for pid, score in kw]
+                vector += [((i, pid), score) for pid, score in vec]
+            keyword.sort(key=lambda item: -item[1])
+            vector.sort(key=lambda item: -item[1])
+            mode = "vector" if used == {"vector"} else mode
+            ranking = members[0]._combine(keyword, vector, mode, fusion_method or self.fusion_method, weights if weights is not None else self.weights)
+            ranking, elsewhere = _fold_copies(_Joined(members, readers), ranking, k)
+            kw_ranks, vec_ranks = _ranks(keyword), _ranks(vector)
+            made: dict[tuple[int, int], Hit] = {}
+            for i, (lib, ix) in enumerate(zip(members, readers)):
+                mine = [(pid, score) for (m, pid), score in ranking if m == i]
+                if not mine:
+                    continue
+                also = {pid: _local(lib.name, elsewhere[(m, pid)]) for (m, pid) in elsewhere if m == i}
+                kw = {pid: r for (m, pid), r in kw_ranks.items() if m == i}
+                vec = {pid: r for (m, pid), r in vec_ranks.items() if m == i}
+                made.update({(i, pid): hit for pid, hit in lib._hits(ix, terms[i], mine, also, kw, vec).items()})
+            hits = [made[key] for key, _ in ranking if key in made]
+        return Hits(hits, query=text, mode=mode, notices=notices + _merge_notices(members, said))
+
+    def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid", where=None, collection: str | None = None) -> Answer:
+        """An answer quoted from all collections (or from ``collection``); see :meth:`qa.Library.ask`."""
+        if collection is not None:
+            return self[collection].ask(question, history, k=k, mode=mode, where=where)
+        return self.answerer.ask(question, history, k=k, mode=mode, where=where)
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer over all collections (one collection's is ``collections[name].answerer``)."""
+        if self._answerer_instance is None:
+            self._answerer_instance = Answerer(self)
+        return self._answerer_instance
+
+    # what answering needs besides search: the first collection's model and analyser
+    # (sentences are compared with the question by one model, whichever collection they are from)
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._first.embed(texts)
+
+    def stems(self, text: str) -> set[str]:
+        return self._first.stems(text)
+
+    def query_terms(self, query: str) -> dict[str, float]:
+        """The query's terms, each with its inverse document frequency averaged over the collections."""
+        each = [lib.query_terms(query) for lib in self._members.values()]
+        terms = {t for found in each for t in found}
+        return {t: float(np.mean([found.get(t, 0.0) for found in each if t in found])) for t in terms}
+
+    @property
+    def _first(self) -> Library:
+        return next(iter(self._members.values()))
+
+    def _chosen(self, collection: str | None) -> list[Library]:
+        return list(self._members.values()) if collection is None else [self[collection]]
+
+
+class _Joined:
+    """The readers of several collections as one for folding copies: ids are ``(member, paragraph)``,
+    articles of a collection are named ``collection:article``."""
+
+    def __init__(self, members: Sequence[Library], readers: Sequence[Any]) -> None:
+        self._members = members
+        self._readers = readers
+
+    def _split(self, ids: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for m, pid in ids:
+            out.setdefault(m, []).append(pid)
+        return out
+
+    def duplicate_keys(self, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        out = {}
+        for m, pids in self._split(ids).items():
+            out.update({(m, pid): key for pid, key in self._readers[m].duplicate_keys(pids).items()})
+        return out
+
+    def copies(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        keys = list(keys)
+        out: dict[str, list[str]] = {}
+        for lib, ix in zip(self._members, self._readers):
+            for key, articles in ix.copies(keys).items():
+                out.setdefault(key, []).extend(f"{lib.name}:{a}" for a in articles)
+        return out
+
+    def article_ids(self, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        out = {}
+        for m, pids in self._split(ids).items():
+            name = self._members[m].name
+            out.update({(m, pid): f"{name}:{a}" for pid, a in self._readers[m].article_ids(pids).items()})
+        return out
+
+
+def _local(name: str, articles: Sequence[str]) -> list[str]:
+    """``collection:article`` names as a hit of collection ``name`` shows them: its own articles plainly."""
+    prefix = f"{name}:"
+    return [a[len(prefix) :] if a.startswith(prefix) else a for a in articles]
+
+
+def _merge_notices(members: Sequence[Library], said: Sequence[list[str]]) -> list[str]:
+    """Notices every collection gave, once; those of some, with their collection's name."""
+    out: list[str] = []
+    for lib, notices in zip(members, said):
+        for notice in notices:
+            shared = all(notice in other for other in said)
+            line = notice if shared else f"{lib.name}: {notice}"
+            if line not in out:
+                out.append(line)
+    return out

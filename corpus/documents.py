@@ -84,11 +84,16 @@ class Skipped:
 _NOT_WORD = re.compile(r"[^\w]+")
 
 
+def paragraph_words(text: str) -> list[str]:
+    """A paragraph's words as copies are compared: lower case, punctuation and spacing aside."""
+    return _NOT_WORD.sub(" ", text.lower()).split()
+
+
 def duplicate_key(text: str) -> str | None:
     """A key equal for paragraphs with the same words (case, spaces and punctuation
     aside): copies of one paragraph in syndicated or updated stories, or a line that
     every story repeats. None for a paragraph without a word."""
-    words = _NOT_WORD.sub(" ", text.lower()).split()
+    words = paragraph_words(text)
     if not words:
         return None
     return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()[:16]

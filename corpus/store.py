@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import nearcopies
 from .documents import Article, Paragraph, duplicate_key
 from .errors import IndexCorruptError
 from .split import paragraph_extents
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS copies (
 );
 CREATE INDEX IF NOT EXISTS copies_dkey ON copies(dkey);
 CREATE INDEX IF NOT EXISTS copies_article ON copies(article_id);
+CREATE TABLE IF NOT EXISTS bands (
+    band INTEGER NOT NULL,
+    head INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bands_band ON bands(band);
+CREATE INDEX IF NOT EXISTS bands_head ON bands(head);
 """
 
 # one row per paragraph: its head piece, with the paragraph's span and text
@@ -217,6 +224,7 @@ class Store:
         """Remove articles and their pieces; return the removed piece ids."""
         pids = self.pids_of_articles(article_ids)
         list(self._in("DELETE FROM copies WHERE article_id IN ({marks})", article_ids))
+        list(self._in("DELETE FROM bands WHERE head IN ({marks})", pids))
         list(self._in("DELETE FROM pieces WHERE article_id IN ({marks})", article_ids))
         list(self._in("DELETE FROM articles WHERE id IN ({marks})", article_ids))
         return pids
@@ -250,19 +258,52 @@ class Store:
             if p.part == 0:
                 head = pid
                 conn.execute("UPDATE pieces SET head = ? WHERE pid = ?", (pid, pid))
-                key = duplicate_key(article.text[pstart:pend])
-                if key is not None:
-                    conn.execute("INSERT INTO copies (head, article_id, dkey) VALUES (?, ?, ?)", (pid, article.id, key))
+                _key_paragraph(conn, pid, article.id, article.text[pstart:pend])
             pids.append(pid)
         return pids
 
 
-def _fill_copies(conn: sqlite3.Connection) -> None:
-    """Key every paragraph of a store written before copy keys were kept (once: a store
-    with paragraphs and no keys at all)."""
-    if conn.execute("SELECT 1 FROM copies LIMIT 1").fetchone() or not conn.execute("SELECT 1 FROM pieces LIMIT 1").fetchone():
+def _key_paragraph(conn: sqlite3.Connection, head: int, article_id: str, text: str) -> None:
+    """File a new paragraph among the copies: the key of the group of paragraphs it nearly
+    copies (:mod:`corpus.nearcopies`; the closest one's), else its own words' key
+    (:func:`corpus.documents.duplicate_key`), and its band hashes for later paragraphs."""
+    key = duplicate_key(text)
+    if key is None:
         return
-    rows = conn.execute(_PARAGRAPH)
-    keyed = ((pid, article_id, duplicate_key(text)) for pid, article_id, _, _, _, text, *_ in rows)
-    conn.executemany("INSERT INTO copies (head, article_id, dkey) VALUES (?, ?, ?)", [r for r in keyed if r[2] is not None])
+    shingle_set = nearcopies.shingles(text)
+    if shingle_set is not None:
+        bands = nearcopies.band_hashes(shingle_set)
+        marks = ",".join("?" * len(bands))
+        candidates = [h for (h,) in conn.execute(f"SELECT DISTINCT head FROM bands WHERE band IN ({marks}) LIMIT ?", (*bands, nearcopies.MAX_CANDIDATES))]
+        best, best_key = nearcopies.THRESHOLD, None
+        if candidates:
+            found = conn.execute(
+                f"SELECT c.dkey, substr(a.text, p.pstart + 1, p.pend - p.pstart) FROM pieces p JOIN articles a ON a.id = p.article_id "
+                f"JOIN copies c ON c.head = p.pid WHERE p.pid IN ({','.join('?' * len(candidates))})",
+                candidates,
+            )
+            for other_key, other_text in found:
+                other = nearcopies.shingles(other_text)
+                score = nearcopies.resemblance(shingle_set, other) if other is not None else 0.0
+                if score >= best:
+                    best, best_key = score, other_key
+        key = best_key or key
+        conn.executemany("INSERT INTO bands (band, head) VALUES (?, ?)", [(band, head) for band in bands])
+    conn.execute("INSERT INTO copies (head, article_id, dkey) VALUES (?, ?, ?)", (head, article_id, key))
+
+
+#: ``PRAGMA user_version`` of a store whose paragraphs are keyed as :func:`_key_paragraph` does.
+KEYED = 2
+
+
+def _fill_copies(conn: sqlite3.Connection) -> None:
+    """Key every paragraph of a store written before copies (or near-copies) were kept, once."""
+    keyed = conn.execute("PRAGMA user_version").fetchone()[0] >= KEYED and conn.execute("SELECT 1 FROM copies LIMIT 1").fetchone()
+    if keyed or not conn.execute("SELECT 1 FROM pieces LIMIT 1").fetchone():
+        return
+    conn.execute("DELETE FROM copies")
+    conn.execute("DELETE FROM bands")
+    for pid, article_id, _, _, _, text, *_ in conn.execute(f"{_PARAGRAPH} ORDER BY p.pid").fetchall():
+        _key_paragraph(conn, pid, article_id, text)
+    conn.execute(f"PRAGMA user_version = {KEYED}")
     conn.commit()

@@ -69,7 +69,7 @@ def test_copies_follow_incremental_builds_and_older_stores_are_keyed(wire):
     _write(docs, "b.txt", "Dollar slides on jobs data", "The dollar slid to a record low.", SHARED)
     build([docs], index)
     with sqlite3.connect(current_generation(index) / "store.sqlite") as conn:
-        conn.execute("DROP TABLE copies")
+        conn.executescript("DROP TABLE copies; DROP TABLE bands; PRAGMA user_version = 0;")
     with Library.open(index) as lib:
         hits = lib.search("146,000 jobs in January", k=3)
         assert sum("146,000" in h.text for h in hits) == 1 and hits[0].also_in
@@ -91,3 +91,47 @@ def test_milvus_folds_the_copies_it_meets_among_the_candidates(wire, tmp_path):
         hits = lib.search("US firms added only 146,000 jobs in January", k=3)
         shared = [h for h in hits if "146,000" in h.text]
         assert len(shared) == 1 and len(hits) == 3 and shared[0].also_in
+
+
+EDITED = (
+    "The chip maker said its profits had risen by 12% to £9.4m in the three months to March, "
+    "helped by strong demand for the routers it sells to Jupiter Networks, and that it expected "
+    "the rest of the year to bring similar growth."
+)
+
+
+@pytest.fixture
+def edited(tmp_path, embedder):
+    """One paragraph in two stories but for a changed name; and a third
+    story whose paragraph shares a sentence with it but says something else."""
+    docs, index = tmp_path / "tech", tmp_path / "index"
+    _write(docs, "a.txt", "Chip maker profits rise", "Shares rose on Monday.", EDITED, "The firm employs 300 people.")
+    _write(docs, "b.txt", "Router demand lifts chip firm", "Investors cheered the results.", EDITED.replace("Jupiter", "Juniper"), "Its rivals struggled.")
+    _write(docs, "c.txt", "Chip maker warns", "The chip maker said its profits had risen by 12% to £9.4m in the three months to March. "
+           "But it warned that sales in Asia would fall sharply this year as its largest customer cut orders.")
+    build([docs], index)
+    return docs, index
+
+
+def test_near_copies_are_grouped_at_build_time_and_shown_once(edited):
+    from corpus.nearcopies import resemblance, shingles
+
+    docs, index = edited
+    a, b = EDITED, EDITED.replace("Jupiter", "Juniper")
+    assert duplicate_key(a) != duplicate_key(b) and resemblance(shingles(a), shingles(b)) >= 0.8
+    with Library.open(index) as lib:
+        hits = lib.search("chip maker profits risen 12% routers Juniper Networks", k=3)
+        edited_hits = [h for h in hits if "routers it sells" in h.text]
+        assert len(edited_hits) == 1 and len(hits) == 3
+        other = {"tech/a.txt", "tech/b.txt"} - {edited_hits[0].article_id}
+        assert edited_hits[0].also_in == tuple(other)
+        # the story that shares one sentence but says more is not folded
+        assert any("sales in Asia" in h.text and not h.also_in for h in hits)
+    # the near-copy's group survives the first story's removal, and a later story joins it
+    (docs / "a.txt").unlink()
+    _write(docs, "d.txt", "Chip firm results", "Results came early.", EDITED)
+    build([docs], index)
+    with Library.open(index) as lib:
+        hits = lib.search("chip maker profits risen 12% routers Juniper Networks", k=3)
+        edited_hits = [h for h in hits if "routers it sells" in h.text]
+        assert len(edited_hits) == 1 and set(edited_hits[0].also_in) | {edited_hits[0].article_id} == {"tech/b.txt", "tech/d.txt"}

@@ -56,16 +56,17 @@ class Collections:
     @classmethod
     def open(
         cls,
-        locations: Sequence[Location] | Mapping[str, Location],
+        locations: Sequence[Location | tuple[str | None, Location]] | Mapping[str, Location],
         *,
         model: Location | None = None,
         fusion_method: str | None = None,
         weights: Sequence[float] | None = None,
     ) -> Collections:
-        """Open every index of ``locations`` (a list, whose folders' names name them, or a
-        mapping of names to indexes). Raises as :meth:`qa.Library.open` does; nothing
-        stays open when one of them fails."""
-        named = list(locations.items()) if isinstance(locations, Mapping) else [(None, loc) for loc in locations]
+        """Open every index of ``locations``: a mapping of names to indexes, or a list of
+        indexes (named by their folders) and ``(name, index)`` pairs. Raises as
+        :meth:`qa.Library.open` does, or ValueError for two of one name; nothing stays
+        open when one of them fails."""
+        named = list(locations.items()) if isinstance(locations, Mapping) else [item if isinstance(item, tuple) else (None, item) for item in locations]
         opened: list[Library] = []
         try:
             for name, location in named:

@@ -6,9 +6,9 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,7 +66,7 @@ class Library:
     @classmethod
     def open(
         cls,
-        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]] | None = None,
+        path: str | os.PathLike[str] | Sequence[Any] | Mapping[str, str | os.PathLike[str]] | None = None,
         *,
         model: str | os.PathLike[str] | None = None,
         fusion_method: str | None = None,
@@ -76,8 +76,9 @@ class Library:
         """Open the index at ``path`` (default ``$CORPUS_INDEX`` or ``indexes/default``): a folder,
         ``milvus:PATH.db`` (Milvus Lite) or ``milvus://HOST:PORT[/NAME]`` (a Milvus server).
 
-        Several indexes (a list, or a mapping of collection names to indexes) open as
-        one :class:`qa.Collections`, searched and answered from together.
+        Several indexes (a list, or a mapping of collection names to indexes; see
+        :meth:`qa.Collections.open`) open as one :class:`qa.Collections`, searched and
+        answered from together.
         ``name`` names the collection (default: the index folder's name).
 
         Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.

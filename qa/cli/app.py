@@ -61,20 +61,7 @@ def open_indexes(specs: list[str] | None, default: str = DEFAULT_INDEX):
     if len(specs) == 1:
         name, location = split_name(specs[0])
         return Library.open(location, name=name)
-    return Library.open(_names([split_name(spec) for spec in specs]))
-
-
-def _names(named: list[tuple[str | None, str]]) -> dict[str, str]:
-    """Collection names to indexes (an unnamed index goes by its folder's name)."""
-    from qa.library import collection_name
-
-    out: dict[str, str] = {}
-    for name, location in named:
-        name = name or collection_name(location)
-        if name in out:
-            raise ValueError(f"two collections are named {name!r}; name them apart with NAME=INDEX")
-        out[name] = location
-    return out
+    return Library.open([split_name(spec) for spec in specs])
 
 
 def split_name(spec: str) -> tuple[str | None, str]:

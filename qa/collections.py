@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 
+from corpus.backend import find_indexes  # noqa: F401  (re-exported)
 from corpus.documents import Article
 from corpus.errors import QueryError
-from corpus.backend import find_indexes  # noqa: F401  (re-exported)
 
 from .answer import Answer, Answerer
 from .hits import Hit, Hits
-from .library import DEPTH, Library, _check_mode, _fold_copies, _ranks, collection_name
-from .query import clean_query
+from .library import DEPTH, Library, collection_name, search_libraries
 
 Location = str | os.PathLike[str]
+
+
+def collection_names(library: Library | Collections) -> list[str]:
+    """The names of the collections a library or collections hold (one, for a library)."""
+    return list(library.names) if isinstance(library, Collections) else [library.name]
 
 
 class Collections:
@@ -147,49 +150,8 @@ class Collections:
     ) -> Hits:
         """The ``k`` best paragraphs of all collections (or of ``collection``), as
         :meth:`qa.Library.search` finds them in one."""
-        members = self._chosen(collection)
-        if len(members) == 1:
-            return members[0].search(query, k, mode, fusion_method=fusion_method, weights=weights, depth=depth, where=where)
-        text, notices = clean_query(query)
-        _check_mode(mode)
-        if k <= 0:
-            return Hits(query=text, mode=mode, notices=notices)
-        depth = max(depth, k)
-        with ExitStack() as stack:
-            readers = [stack.enter_context(lib._snapshot()) for lib in members]
-            vectors: dict[str, np.ndarray] = {}  # one query embedding per model
-            keyword: list[tuple[tuple[int, int], float]] = []
-            vector: list[tuple[tuple[int, int], float]] = []
-            terms, said, used = [], [], set()
-            for i, (lib, ix) in enumerate(zip(members, readers)):
-                qvec = None
-                if mode != "keyword":
-                    model = str(ix.manifest["model"].get("name"))
-                    qvec = vectors[model] = vectors[model] if model in vectors else ix.embedder.encode([text])[0]
-                own: list[str] = []
-                parsed, kw, vec, used_mode = lib._rank(ix, text, mode, depth, own, qvec, where)
-                used.add(used_mode)
-                terms.append(parsed.terms)
-                said.append(own)
-                keyword += [((i, pid), score) for pid, score in kw]
-                vector += [((i, pid), score) for pid, score in vec]
-            keyword.sort(key=lambda item: -item[1])
-            vector.sort(key=lambda item: -item[1])
-            mode = "vector" if used == {"vector"} else mode
-            ranking = members[0]._combine(keyword, vector, mode, fusion_method or self.fusion_method, weights if weights is not None else self.weights)
-            ranking, elsewhere = _fold_copies(_Joined(members, readers), ranking, k)
-            kw_ranks, vec_ranks = _ranks(keyword), _ranks(vector)
-            made: dict[tuple[int, int], Hit] = {}
-            for i, (lib, ix) in enumerate(zip(members, readers)):
-                mine = [(pid, score) for (m, pid), score in ranking if m == i]
-                if not mine:
-                    continue
-                also = {pid: _local(lib.name, elsewhere[(m, pid)]) for (m, pid) in elsewhere if m == i}
-                kw = {pid: r for (m, pid), r in kw_ranks.items() if m == i}
-                vec = {pid: r for (m, pid), r in vec_ranks.items() if m == i}
-                made.update({(i, pid): hit for pid, hit in lib._hits(ix, terms[i], mine, also, kw, vec).items()})
-            hits = [made[key] for key, _ in ranking if key in made]
-        return Hits(hits, query=text, mode=mode, notices=notices + _merge_notices(members, said))
+        method = fusion_method or self.fusion_method
+        return search_libraries(self._chosen(collection), query, k, mode, method, self.weights if weights is None else weights, depth, where)
 
     def ask(self, question: str, history=None, *, k: int | None = None, mode: str = "hybrid", where=None, collection: str | None = None) -> Answer:
         """An answer quoted from all collections (or from ``collection``); see :meth:`qa.Library.ask`."""
@@ -224,57 +186,3 @@ class Collections:
 
     def _chosen(self, collection: str | None) -> list[Library]:
         return list(self._members.values()) if collection is None else [self[collection]]
-
-
-class _Joined:
-    """The readers of several collections as one for folding copies: ids are ``(member, paragraph)``,
-    articles of a collection are named ``collection:article``."""
-
-    def __init__(self, members: Sequence[Library], readers: Sequence[Any]) -> None:
-        self._members = members
-        self._readers = readers
-
-    def _split(self, ids: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for m, pid in ids:
-            out.setdefault(m, []).append(pid)
-        return out
-
-    def duplicate_keys(self, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
-        out = {}
-        for m, pids in self._split(ids).items():
-            out.update({(m, pid): key for pid, key in self._readers[m].duplicate_keys(pids).items()})
-        return out
-
-    def copies(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        keys = list(keys)
-        out: dict[str, list[str]] = {}
-        for lib, ix in zip(self._members, self._readers):
-            for key, articles in ix.copies(keys).items():
-                out.setdefault(key, []).extend(f"{lib.name}:{a}" for a in articles)
-        return out
-
-    def article_ids(self, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
-        out = {}
-        for m, pids in self._split(ids).items():
-            name = self._members[m].name
-            out.update({(m, pid): f"{name}:{a}" for pid, a in self._readers[m].article_ids(pids).items()})
-        return out
-
-
-def _local(name: str, articles: Sequence[str]) -> list[str]:
-    """``collection:article`` names as a hit of collection ``name`` shows them: its own articles plainly."""
-    prefix = f"{name}:"
-    return [a[len(prefix) :] if a.startswith(prefix) else a for a in articles]
-
-
-def _merge_notices(members: Sequence[Library], said: Sequence[list[str]]) -> list[str]:
-    """Notices every collection gave, once; those of some, with their collection's name."""
-    out: list[str] = []
-    for lib, notices in zip(members, said):
-        for notice in notices:
-            shared = all(notice in other for other in said)
-            line = notice if shared else f"{lib.name}: {notice}"
-            if line not in out:
-                out.append(line)
-    return out

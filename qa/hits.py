@@ -68,6 +68,13 @@ class Hit:
         return data
 
 
+def shown_source(item, with_collection: bool = False) -> str:
+    """Where a hit (or an answer's source) comes from, as shown: its URL or its source,
+    after its collection's name when several collections are shown together."""
+    place = item.url or item.source
+    return f"{item.collection}: {place}" if with_collection else place
+
+
 class Hits(list):
     """The hits of one search (a list), with how the query was understood."""
 

@@ -6,8 +6,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,16 +238,7 @@ class Library:
         or metadata; see :mod:`corpus.filters`), inside each side's search, so
         ``k`` hits come back whenever ``k`` such paragraphs match.
         """
-        text, notices = clean_query(query)
-        _check_mode(mode)
-        if k <= 0:
-            return Hits(query=text, mode=mode, notices=notices)
-        depth = max(depth, k)
-        with self._snapshot() as ix:
-            parsed, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, where=where)
-            ranking, elsewhere = _fold_copies(ix, self._combine(keyword, vector, mode, fusion_method, weights), k)
-            hits = list(self._hits(ix, parsed.terms, ranking, elsewhere, _ranks(keyword), _ranks(vector)).values())
-            return Hits(hits, query=text, mode=mode, notices=notices)
+        return search_libraries([self], query, k, mode, fusion_method, weights, depth, where)
 
     def search_articles(
         self,
@@ -377,6 +368,57 @@ class Library:
         )
 
 
+def search_libraries(
+    members: Sequence[Library], query: str, k: int, mode: str, fusion_method: str | None, weights: Sequence[float] | None, depth: int, where
+) -> Hits:
+    """:meth:`Library.search` over one library or several (:class:`qa.Collections`).
+
+    Each side (keyword, vector) ranks every library's paragraphs by its own scores;
+    the sides are merged across libraries and then fused, so a library with nothing
+    on the query adds nothing to the top ``k``. Copies fold across libraries too.
+    Paragraphs are told apart as ``(member, paragraph id)``.
+    """
+    text, notices = clean_query(query)
+    _check_mode(mode)
+    if k <= 0:
+        return Hits(query=text, mode=mode, notices=notices)
+    depth = max(depth, k)
+    with ExitStack() as stack:
+        readers = [stack.enter_context(lib._snapshot()) for lib in members]
+        vectors: dict[str, np.ndarray] = {}  # one query embedding per model
+        keyword: list[tuple[tuple[int, int], float]] = []
+        vector: list[tuple[tuple[int, int], float]] = []
+        terms, said, used = [], [], set()
+        for i, (lib, ix) in enumerate(zip(members, readers)):
+            qvec = None
+            if mode != "keyword":
+                model = str(ix.manifest["model"].get("name"))
+                qvec = vectors[model] = vectors[model] if model in vectors else ix.embedder.encode([text])[0]
+            own: list[str] = []
+            parsed, kw, vec, used_mode = lib._rank(ix, text, mode, depth, own, qvec, where)
+            used.add(used_mode)
+            terms.append(parsed.terms)
+            said.append(own)
+            keyword += [((i, pid), score) for pid, score in kw]
+            vector += [((i, pid), score) for pid, score in vec]
+        keyword.sort(key=lambda item: -item[1])
+        vector.sort(key=lambda item: -item[1])
+        mode = "vector" if used == {"vector"} else mode
+        ranking, elsewhere = _fold_copies(_Joined(members, readers), members[0]._combine(keyword, vector, mode, fusion_method, weights), k)
+        kw_ranks, vec_ranks = _ranks(keyword), _ranks(vector)
+        made: dict[tuple[int, int], Hit] = {}
+        for i, (lib, ix) in enumerate(zip(members, readers)):
+            mine = [(pid, score) for (m, pid), score in ranking if m == i]
+            if not mine:
+                continue
+            also = {pid: _local(lib.name, elsewhere[(m, pid)]) for (m, pid) in elsewhere if m == i}
+            kw = {pid: r for (m, pid), r in kw_ranks.items() if m == i}
+            vec = {pid: r for (m, pid), r in vec_ranks.items() if m == i}
+            made.update({(i, pid): hit for pid, hit in lib._hits(ix, terms[i], mine, also, kw, vec).items()})
+        hits = [made[key] for key, _ in ranking if key in made]
+    return Hits(hits, query=text, mode=mode, notices=notices + _merge_notices(members, said))
+
+
 def _ranks(ranking: Sequence[tuple[Any, float]]) -> dict[Any, tuple[int, float]]:
     """Each id of a ranking with its 1-based rank and score."""
     return {pid: (rank, score) for rank, (pid, score) in enumerate(ranking, start=1)}
@@ -394,7 +436,7 @@ def collection_name(location: str | os.PathLike[str]) -> str:
     return Path(text).resolve().name or "index"
 
 
-def _fold_copies(ix, ranking: list[tuple[int, float]], k: int) -> tuple[list[tuple[int, float]], dict[int, list[str]]]:
+def _fold_copies(ix: _Joined, ranking: list[tuple[Any, float]], k: int) -> tuple[list[tuple[Any, float]], dict[Any, list[str]]]:
     """The ``k`` best of a ranking with copies of one paragraph folded into the best of
     them (the same words in syndicated or updated stories), and for each kept paragraph
     that has copies, every article holding one."""
@@ -427,6 +469,60 @@ def _fold_copies(ix, ranking: list[tuple[int, float]], k: int) -> tuple[list[tup
         if len(articles) > 1 or folded[pid]:
             elsewhere[pid] = sorted(articles)
     return kept, elsewhere
+
+
+class _Joined:
+    """The readers of one or more collections as one for folding copies: ids are ``(member, paragraph)``,
+    articles of a collection are named ``collection:article``."""
+
+    def __init__(self, members: Sequence[Library], readers: Sequence[Any]) -> None:
+        self._members = members
+        self._readers = readers
+
+    def _split(self, ids: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for m, pid in ids:
+            out.setdefault(m, []).append(pid)
+        return out
+
+    def duplicate_keys(self, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        out = {}
+        for m, pids in self._split(ids).items():
+            out.update({(m, pid): key for pid, key in self._readers[m].duplicate_keys(pids).items()})
+        return out
+
+    def copies(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        keys = list(keys)
+        out: dict[str, list[str]] = {}
+        for lib, ix in zip(self._members, self._readers):
+            for key, articles in ix.copies(keys).items():
+                out.setdefault(key, []).extend(f"{lib.name}:{a}" for a in articles)
+        return out
+
+    def article_ids(self, ids: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        out = {}
+        for m, pids in self._split(ids).items():
+            name = self._members[m].name
+            out.update({(m, pid): f"{name}:{a}" for pid, a in self._readers[m].article_ids(pids).items()})
+        return out
+
+
+def _local(name: str, articles: Sequence[str]) -> list[str]:
+    """``collection:article`` names as a hit of collection ``name`` shows them: its own articles plainly."""
+    prefix = f"{name}:"
+    return [a[len(prefix) :] if a.startswith(prefix) else a for a in articles]
+
+
+def _merge_notices(members: Sequence[Library], said: Sequence[list[str]]) -> list[str]:
+    """Notices every collection gave, once; those of some, with their collection's name."""
+    out: list[str] = []
+    for lib, notices in zip(members, said):
+        for notice in notices:
+            shared = all(notice in other for other in said)
+            line = notice if shared else f"{lib.name}: {notice}"
+            if line not in out:
+                out.append(line)
+    return out
 
 
 def _admit(ix: Reader, where, notices: list[str]) -> Admitted | None:

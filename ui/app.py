@@ -19,11 +19,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from corpus.errors import QueryError  # noqa: E402
 from qa.answer import CLOSEST, NOT_IN_CORPUS, Answer  # noqa: E402
 from qa.chat import respond  # noqa: E402
-from qa.hits import Hit  # noqa: E402
-from qa.collections import Collections  # noqa: E402
-from corpus.errors import QueryError  # noqa: E402
+from qa.collections import Collections, collection_names  # noqa: E402
+from qa.hits import Hit, shown_source  # noqa: E402
 from qa.library import MODES, Library  # noqa: E402
 
 EXAMPLES = [
@@ -150,10 +150,6 @@ def build_app(library: Library | Collections) -> gr.Blocks:
     return demo
 
 
-def collection_names(library: Library | Collections) -> list[str]:
-    return list(library.names) if isinstance(library, Collections) else [library.name]
-
-
 def member(library: Library | Collections, name: str | None) -> Library | Collections:
     """The collection of that name (all of them for none or "All collections")."""
     if not name or name == ALL:
@@ -175,7 +171,7 @@ def filter_clauses(sources: str, since: str, until: str, meta: str) -> list[str]
 
 
 def _card(number: int, hit: Hit, several: bool = False) -> str:
-    where = html.escape(f"{hit.collection}: {hit.url or hit.source}" if several else hit.url or hit.source)
+    where = html.escape(shown_source(hit, several))
     return (
         f'<div class="source" id="cite-{number}">'
         f'<div class="head">[{number}] {html.escape(hit.title)} · paragraph {hit.paragraph}</div>'

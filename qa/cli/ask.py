@@ -31,12 +31,14 @@ def ask(
     corpus ask "Who led it?" --history "What happened to the rebellion in Mosul?"
     """
     from qa.answer import CLOSEST, NOT_IN_CORPUS
+    from qa.collections import collection_names
+    from qa.hits import shown_source
 
     turns = [{"role": "user", "content": h} for h in history or []]
     with user_errors():
         with open_indexes(index) as lib:
             answer = lib.ask(question, turns, k=k, mode=mode, where=where_of(where, since, until))
-            several = len(getattr(lib, "names", ())) > 1
+            several = len(collection_names(lib)) > 1
     if as_json:
         print_json(answer.to_dict())
         return
@@ -55,7 +57,7 @@ def ask(
         out.print()
     out.print(Text("Sources", style="bold"))
     for source in answer.sources:
-        place = f"{source.collection}: {source.url or source.source}" if several else source.url or source.source
+        place = shown_source(source, several)
         also = f" (also in {', '.join(source.also_in)})" if source.also_in else ""
         out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {place}{also}"), soft_wrap=True)
 

@@ -22,11 +22,13 @@ def search(
     until: UntilOption = None,
 ) -> None:
     """Ranked paragraphs with title, paragraph number, source, score and highlighted terms."""
+    from qa.collections import collection_names
+    from qa.hits import shown_source
 
     with user_errors():
         with open_indexes(index) as lib:
             hits = lib.search(query, k=k, mode=mode, where=where_of(where, since, until))
-            several = len(getattr(lib, "names", ())) > 1
+            several = len(collection_names(lib)) > 1
     if as_json:
         print_json((hits.to_dict()))
         return
@@ -40,7 +42,7 @@ def search(
         head.append(f"  ¶{hit.paragraph}  ")
         head.append(f"score {hit.score:.4f}", style="dim")
         out.print(head, soft_wrap=True)
-        out.print(Text(f"    {hit.collection}: {hit.url or hit.source}" if several else f"    {hit.url or hit.source}", style="dim"), soft_wrap=True)
+        out.print(Text(f"    {shown_source(hit, several)}", style="dim"), soft_wrap=True)
         if hit.also_in:
             out.print(Text(f"    also in {', '.join(hit.also_in)}", style="dim"), soft_wrap=True)
         body = Text(hit.text)

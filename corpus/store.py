@@ -56,9 +56,9 @@ CREATE INDEX IF NOT EXISTS copies_dkey ON copies(dkey);
 CREATE INDEX IF NOT EXISTS copies_article ON copies(article_id);
 CREATE TABLE IF NOT EXISTS bands (
     band INTEGER NOT NULL,
-    head INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS bands_band ON bands(band);
+    head INTEGER NOT NULL,
+    PRIMARY KEY (band, head)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bands_head ON bands(head);
 """
 
@@ -288,7 +288,7 @@ def _key_paragraph(conn: sqlite3.Connection, head: int, article_id: str, text: s
                 if score >= best:
                     best, best_key = score, other_key
         key = best_key or key
-        conn.executemany("INSERT INTO bands (band, head) VALUES (?, ?)", [(band, head) for band in bands])
+        conn.executemany("INSERT OR IGNORE INTO bands (band, head) VALUES (?, ?)", [(band, head) for band in bands])
     conn.execute("INSERT INTO copies (head, article_id, dkey) VALUES (?, ?, ?)", (head, article_id, key))
 
 

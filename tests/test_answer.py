@@ -75,7 +75,17 @@ def test_the_answer_span_is_marked_inside_the_quote(seed_lib):
     assert "**58**" in answer.text
 
 
-@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2018 World Cup?", "When did Real Madrid win the 2005 cup final?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "Who won the 2018 World Cup?",
+        "When did Real Madrid win the 2005 cup final?",
+        # no word of it is in the article (the models, trained on questions that always share
+        # some, gave it 0.73 on the seed alone)
+        "How many visitors were expected at the harbour festival?",
+    ],
+)
 def test_off_topic_questions_are_declined_with_closest_passages(seed_lib, question):
     answer = seed_lib.ask(question)
     assert not answer.answered

@@ -111,8 +111,7 @@ def test_answers_come_from_the_chosen_collection(shelf):
     assert answer.answered and "58" in answer.quotes[0].text and answer.sources[0].collection == "news"
     # the harbour question asked of the news collection alone is not answered from Orkney
     answer = shelf.ask("How many visitors were expected at the harbour festival?", collection="news")
-    assert all(s.collection == "news" for s in answer.sources) and all(h.collection == "news" for h in answer.closest)
-    assert not any("12,000" in q.text for q in answer.quotes)
+    assert not answer.answered and all(h.collection == "news" for h in answer.closest)
 
 
 def test_copies_fold_across_collections(tmp_path, embedder):

@@ -129,13 +129,19 @@ class Analysis:
     any_name_found: bool  # some word of some name the question gives is in some passage
     rarest_missing_article: np.ndarray  # idf of the rarest question term missing from the article's passages (/10)
     missing_share_article: np.ndarray  # idf-weighted share of question terms missing from them
+    #: some word of the question (beyond its wh-phrase: "how many") is in some passage or its title
+    any_term_found: bool = True
 
     def missing(self, best: int) -> str | None:
-        """What the evidence lacks that the question takes as given, if anything: a number
-        (a year, an amount) absent from the chosen sentence's article, every name it gives
-        absent from all the passages, or any candidate of the asked-for kind. Then the
-        corpus speaks of something else, and the answer is a decline."""
+        """What the evidence lacks that the question takes as given, if anything: every word
+        of it, a number (a year, an amount) absent from the chosen sentence's article, every
+        name it gives absent from all the passages, or any candidate of the asked-for kind.
+        Then the corpus speaks of something else, and the answer is a decline."""
         q = self.question
+        if not self.any_term_found:
+            # the training questions always share a word with their passages, so the models
+            # have never seen this case; on a small corpus they would answer it
+            return "the passages share no word with the question"
         if q.numbers and self.numbers_article[best] < 1.0:
             return "the passages do not mention " + ", ".join(f"“{n}”" for n in sorted(q.numbers))
         if q.names and not self.any_name_found:
@@ -269,6 +275,8 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     name_stems = [{re.sub(r"^(\d+)s$", r"\1", t) for t in corpus.stems(name)} for name in info.names]
     name_stems = [s for s in name_stems if s]
     any_name_found = any(ns & (st | {re.sub(r"^(\d+)s$", r"\1", t) for t in st}) for ns in name_stems for st in paragraph_stems) if name_stems else True
+    asked = set(terms) - corpus.stems(info.wh)  # "mani" of "how many" says nothing of the topic
+    any_term_found = not asked or any(asked & st for st in paragraph_stems)
 
     def names_covered(stems: set[str]) -> float:
         return sum(1 for ns in name_stems if ns <= stems) / len(name_stems) if name_stems else 1.0
@@ -362,6 +370,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         any_name_found,
         np.array(art_rarest)[by_hit],
         np.array(art_missing)[by_hit],
+        any_term_found,
     )
 
 

@@ -8,6 +8,7 @@ not answer the question, with the closest passages shown as such.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,9 @@ MAX_QUOTES = 3
 RATIO = 0.1
 #: ... and only while the quotes stay this short (words).
 MAX_QUOTE_WORDS = 60
+#: A sentence opening with a pronoun names its subject in the sentence before ("Dave Winer
+#: … He designed the format called RSS").
+_OPENS_WITH_PRONOUN = re.compile(r"\W*(?:he|she|they|it|his|her|their|its)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -180,11 +184,25 @@ def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Q
     chosen = [order[0]]
     words = _words(analysis, order[0])
     top = sentences[order[0]]
-    if analysis.question.wants and not top.candidates:
-        # news often restates the question in one sentence and answers it in the next:
-        # the neighbour holding a candidate of the asked-for kind joins the quote
-        for j in (top.next, top.prev):
-            if j is not None and sentences[j].candidates and probabilities[j] >= 0:
+    if analysis.question.wants:
+        # news often restates the question in one sentence and answers it in the next, and
+        # opens a sentence with a pronoun for the one named before it: a neighbour holding a
+        # candidate joins the quote when the best sentence holds none, or opens with a pronoun
+        # (then the one before), or holds none of exactly the asked-for kind (then a neighbour
+        # that does). Held out (2,400 SQuAD, 150 BBC questions): answer in quotes BBC
+        # 0.782 → 0.800, SQuAD 0.783 → 0.783, 0.2 words more quoted.
+        need_primary = False
+        if not top.candidates:
+            beside: tuple[int | None, ...] = (top.next, top.prev)
+        elif _OPENS_WITH_PRONOUN.match(analysis.retrieval.passages[top.hit_index].text, top.start):
+            beside = (top.prev,)
+        elif not top.primary:
+            beside = (top.next, top.prev)
+            need_primary = True
+        else:
+            beside = ()
+        for j in beside:
+            if j is not None and sentences[j].candidates and (sentences[j].primary or not need_primary) and probabilities[j] >= 0:
                 if words + _words(analysis, j) <= MAX_QUOTE_WORDS:
                     chosen.append(j)
                     words += _words(analysis, j)

@@ -151,11 +151,14 @@ def ensure_index(docs: list[dict], cache: Path, *, progress=None) -> Path:
     return build_cache([corpus], cache, progress=progress)
 
 
-def _is_gold(question: Question, article_id: str, paragraph: int) -> bool:
+def same_article(article_id: str, gold: str | None) -> bool:
     """Article ids are paths under the folder given to the build (``bbc/sport/1.txt``);
     a question file names the file under that folder (``sport/1.txt``)."""
-    gold = question.article_id
-    if gold is None or not (article_id == gold or article_id.endswith("/" + gold.lstrip("/"))):
+    return gold is not None and (article_id == gold or article_id.endswith("/" + gold.lstrip("/")))
+
+
+def _is_gold(question: Question, article_id: str, paragraph: int) -> bool:
+    if not same_article(article_id, question.article_id):
         return False
     return question.paragraph is None or paragraph == question.paragraph
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from corpus.errors import SourceError
 
-from .answer import normalize
+from .answer import Answerer, normalize
+from .answer.types import Retrieval
 from .evaluate import build_cache
 from .library import Library
 
@@ -194,6 +195,56 @@ def run(lib: Library, questions: Sequence[Question], *, on_progress: Callable[[i
         if on_progress and (n % 10 == 0 or n == len(questions)):
             on_progress(n, len(questions))
     return outcomes
+
+
+#: The kind of the unanswerable questions made by asking an answerable one without its gold article.
+GOLD_LEFT_OUT = "gold left out"
+
+
+class WithoutArticle:
+    """A corpus whose searches leave one article out (``article_id``); everything else is the corpus's."""
+
+    def __init__(self, corpus) -> None:
+        self._corpus = corpus
+        self.article_id: str | None = None
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", *, where=None):
+        hits = self._corpus.search(query, k=3 * k, mode=mode, where=where)
+        hits[:] = [h for h in hits if not same_article(h.article_id, self.article_id)][:k]
+        return hits
+
+    def __getattr__(self, name: str):
+        return getattr(self._corpus, name)
+
+
+def retrieve_without_gold(answerer: Answerer, view: WithoutArticle, question: Question) -> tuple[Question, Retrieval] | None:
+    """An answerable question asked of ``view`` (the corpus ``answerer`` reads) with its gold
+    article left out: an unanswerable question whose topic the corpus holds, as users' near
+    misses are. ``None`` when another passage still holds the answer (a copy of the article)."""
+    view.article_id = question.article_id
+    retrieval = answerer.retrieve(question.text)
+    if any(contains_answer(h.text, question.answers) for h in retrieval.passages):
+        return None
+    return Question(f"{question.id}/{GOLD_LEFT_OUT}", question.text, None, (), kind=GOLD_LEFT_OUT, group=question.group), retrieval
+
+
+def run_gold_left_out(
+    lib: Library, questions: Sequence[Question], *, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Outcome], int]:
+    """Every answerable question asked again with its gold article left out; returns their
+    outcomes (all unanswerable: a good answerer declines them) and how many were skipped
+    because another article still holds the answer."""
+    view = WithoutArticle(lib)
+    answerer = Answerer(view, model=lib.answerer.model, threshold=lib.answerer.threshold, tagger=lib.answerer.tagger)
+    answerable = [q for q in questions if q.answers and q.article_id]
+    outcomes: list[Outcome] = []
+    for n, q in enumerate(answerable, start=1):
+        found = retrieve_without_gold(answerer, view, q)
+        if found is not None:
+            outcomes.append(outcome(found[0], answerer.compose(found[1])))
+        if on_progress and (n % 10 == 0 or n == len(answerable)):
+            on_progress(n, len(answerable))
+    return outcomes, len(answerable) - len(outcomes)
 
 
 def figures(outcomes: Sequence[Outcome], threshold: float) -> dict[str, float]:

@@ -41,8 +41,10 @@ from .answer.features import QUESTION_FEATURES, SENTENCE_FEATURES, Analysis
 from .answer.model import MODEL_FILE, AnswerModel, Logistic
 from .evaluate import build_cache
 from .evaluate_qa import (
+    GOLD_LEFT_OUT,
     TARGET_ANSWERED,
     Outcome,
+    WithoutArticle,
     Question,
     calibrate,
     contains_answer,
@@ -52,7 +54,7 @@ from .evaluate_qa import (
     load_jsonl_questions,
     load_squad,
     outcome,
-    same_article,
+    retrieve_without_gold,
 )
 from .library import Library
 
@@ -90,26 +92,6 @@ def collect(lib: Library, dataset: str, questions: list[Question], answerer: Ans
     return out
 
 
-#: The kind of the unanswerable questions made by asking an answerable one without its gold paragraph.
-GOLD_LEFT_OUT = "gold left out"
-
-
-class WithoutArticle:
-    """A corpus whose searches leave one article out (``article_id``); everything else is the corpus's."""
-
-    def __init__(self, corpus) -> None:
-        self._corpus = corpus
-        self.article_id: str | None = None
-
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", *, where=None):
-        hits = self._corpus.search(query, k=3 * k, mode=mode, where=where)
-        hits[:] = [h for h in hits if not same_article(h.article_id, self.article_id)][:k]
-        return hits
-
-    def __getattr__(self, name: str):
-        return getattr(self._corpus, name)
-
-
 def collect_gold_left_out(lib: Library, dataset: str, questions: list[Question]) -> list[Example]:
     """Answerable questions asked with their gold article left out: unanswerable ones whose
     topic the corpus holds (those whose answer another passage still holds are skipped)."""
@@ -117,13 +99,10 @@ def collect_gold_left_out(lib: Library, dataset: str, questions: list[Question])
     answerer = Answerer(view, threshold=0.0)
     out = []
     for q in questions:
-        view.article_id = q.article_id
-        retrieval = answerer.retrieve(q.text)
-        if any(contains_answer(h.text, q.answers) for h in retrieval.passages):
-            continue
-        analysis = answerer.analyse(retrieval)
-        unanswerable = Question(f"{q.id}/{GOLD_LEFT_OUT}", q.text, None, (), kind=GOLD_LEFT_OUT, group=q.group)
-        out.append(Example(dataset, unanswerable, analysis, np.zeros(len(analysis.sentences))))
+        found = retrieve_without_gold(answerer, view, q)
+        if found is not None:
+            analysis = answerer.analyse(found[1])
+            out.append(Example(dataset, found[0], analysis, np.zeros(len(analysis.sentences))))
     return out
 
 

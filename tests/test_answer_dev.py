@@ -83,6 +83,31 @@ def test_eval_qa_on_a_question_file_reports_the_figures_per_kind(dev, tmp_path):
     assert "d001" in text.output and "keyword" in text.output
 
 
+def test_eval_qa_asks_the_answerable_questions_again_without_their_gold_article(dev):
+    questions_file, _, index = dev
+    args = ["eval-qa", str(questions_file), "--index", str(index), "--limit", "30", "--gold-left-out"]
+    result = CliRunner().invoke(app, [*args, "--json", "--details"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    left = data["gold_left_out"]
+    assert left["asked"] + left["skipped_answer_elsewhere"] == data["answerable"] > 15
+    assert left["asked"] > 10 and 0 < left["abstain_rate"] <= 1
+    assert [row["threshold"] for row in left["curve"]][:2] == [0.0, 0.05]
+    file_of = {q.id: q.article_id for q in load_jsonl_questions(questions_file)}
+    asked_again = [q for q in data["questions"] if q["kind"] == "gold left out"]
+    assert len(asked_again) == left["asked"] and len(data["questions"]) == 30 + left["asked"]
+    for item in asked_again:
+        gold = file_of[item["id"].split("/")[0]]
+        assert item["answer"] is None
+        assert not any(cited.split(" ¶")[0].endswith("/" + gold) for cited in item["cited"])  # the gold article is never quoted
+    assert sum(bool(item["cited"]) for item in asked_again) > 10
+    # the main figures are those of the questions as asked
+    plain = json.loads(CliRunner().invoke(app, [*args[:-1], "--json"]).output)
+    assert {k: plain[k] for k in ("answer_in_quote", "abstain_rate")} == {k: data[k] for k in ("answer_in_quote", "abstain_rate")}
+    text = CliRunner().invoke(app, args)
+    assert text.exit_code == 0 and f"gold article left out: {left['asked']} questions, declined {left['abstain_rate']}" in text.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -51,6 +51,14 @@ def eval_command(
     for m, scores in results.items():
         table.add_row(m, *(f"{scores[n]:.4f}" for n in ("ndcg@10", "recall@100", "mrr@10")))
     out.print(table)
+    if gold_left_out:
+        g = result["gold_left_out"]
+        out.print(
+            f"Asked again with the gold article left out: {g['asked']} questions, declined {g['abstain_rate']} "
+            f"({g['skipped_answer_elsewhere']} not asked: another article holds the answer)",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _weights(text: str | None) -> tuple[float, float] | None:
@@ -75,6 +83,13 @@ def eval_qa_command(
     threshold: Annotated[float | None, typer.Option(help="Abstention threshold (default: the answerer's).")] = None,
     calibrate: Annotated[bool, typer.Option("--calibrate", help="Also choose the threshold that keeps 90% of answerable questions answered.")] = False,
     details: Annotated[bool, typer.Option("--details", help="Also list every question: rank of the gold paragraph, quotes, verdict.")] = False,
+    gold_left_out: Annotated[
+        bool,
+        typer.Option(
+            "--gold-left-out",
+            help="Also ask every answerable question with its gold article left out (the topic is in the corpus, the answer is not) and report the share declined.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Answer quality: gold paragraph in the top passages, answers inside quotes, answered and declined questions.
@@ -84,7 +99,7 @@ def eval_qa_command(
     """
     from qa import Library
     from qa.evaluate import build_cache
-    from qa.evaluate_qa import by_kind, curve, ensure_index, figures, held_out_check, load_questions, run
+    from qa.evaluate_qa import by_kind, curve, ensure_index, figures, held_out_check, load_questions, run, run_gold_left_out
     from qa.evaluate_qa import calibrate as choose_threshold
 
     with user_errors():
@@ -108,6 +123,8 @@ def eval_qa_command(
             with Library.open(index_dir) as lib:
                 outcomes = run(lib, questions, on_progress=lambda done, total: bars.update("ask", done, total))
                 default = lib.answerer.threshold if threshold is None else threshold
+                if gold_left_out:
+                    left_out, skipped = run_gold_left_out(lib, questions, on_progress=lambda done, total: bars.update("ask, gold left out", done, total))
     result = figures(outcomes, default)
     result["by_kind"] = by_kind(outcomes, default)
     result["curve"] = curve(outcomes, [round(0.0 + 0.05 * i, 2) for i in range(21)])
@@ -116,8 +133,18 @@ def eval_qa_command(
         result["calibrated_threshold"] = math.floor(choose_threshold(outcomes) * 10_000) / 10_000
         result["at_calibrated_threshold"] = figures(outcomes, result["calibrated_threshold"])
         result["held_out"] = held_out_check(outcomes)
+    if gold_left_out:
+        # a question whose answer another article also holds cannot be made unanswerable this way
+        result["gold_left_out"] = {
+            "asked": len(left_out),
+            "skipped_answer_elsewhere": skipped,
+            "abstain_rate": figures(left_out, default)["abstain_rate"],
+            "curve": [{"threshold": row["threshold"], "abstain_rate": row["abstain_rate"]} for row in curve(left_out, [round(0.05 * i, 2) for i in range(21)])],
+        }
     if details:
         result["questions"] = [o.detail(default) for o in outcomes]
+        if gold_left_out:
+            result["questions"] += [o.detail(default) for o in left_out]
     if as_json:
         print_json(result)
         return
@@ -141,3 +168,11 @@ def eval_qa_command(
     for label, row in rows:
         table.add_row(label, *(str(row[name]) for name in columns))
     out.print(table)
+    if gold_left_out:
+        g = result["gold_left_out"]
+        out.print(
+            f"Asked again with the gold article left out: {g['asked']} questions, declined {g['abstain_rate']} "
+            f"({g['skipped_answer_elsewhere']} not asked: another article holds the answer)",
+            markup=False,
+            soft_wrap=True,
+        )

@@ -94,6 +94,15 @@ def test_off_topic_questions_are_declined_with_closest_passages(seed_lib, questi
     assert answer.closest and "Closest passages" in answer.text
 
 
+def test_an_ordinal_the_article_does_not_hold_is_a_decline(seed_lib):
+    """The article tells of one rebellion: a question about a second one is about something
+    it does not report, however well its other words match."""
+    answer = seed_lib.ask("How many people did ISIS execute after the second rebellion in Mosul?")
+    assert not answer.answered and not answer.quotes
+    assert "the passages do not mention “second”" in answer.notices
+    assert seed_lib.ask("How many people did ISIS execute after the rebellion in Mosul?").answered
+
+
 def test_follow_up_resolves_against_the_conversation(seed_lib):
     first = seed_lib.ask(MOSUL)
     history = [{"role": "user", "content": MOSUL}, {"role": "assistant", "content": first.text}]

@@ -11,7 +11,7 @@ from corpus.errors import CorpusError
 from qa.answer import Quote, marked_quote, render_quotes
 from qa.answer.entities import Tagger, rule_spans
 from qa.answer.model import MODEL_FILE, load_model
-from qa.answer.question import analyse, word_set
+from qa.answer.question import analyse, ordinal_pattern, word_set
 from qa.hits import Hit
 
 
@@ -47,6 +47,36 @@ def test_a_question_names_its_specifics():
     # a name said longer is the same constraint
     assert analyse("Did Sir Paul McCartney play?").names == ("Paul McCartney",)
     assert word_set("Lleyton Hewitt's criticism") == {"lleyton", "hewitt", "criticism"}
+
+
+@pytest.mark.parametrize(
+    ("question", "ordinals", "numbers"),
+    [
+        ("How much did Google raise from its second share offering in September 2005?", {"second"}, {"2005"}),
+        ("When did the store sell its billionth song?", {"billionth"}, set()),
+        ("Which engineer is the 18th recipient of the award?", {"18th"}, set()),
+        ("What was the first battle in 1754?", set(), {"1754"}),  # "first" is often told without the word
+        ("How many metres per second do the lifts climb?", set(), set()),  # a unit, not an ordinal
+    ],
+)
+def test_a_question_takes_its_ordinals_as_given(question, ordinals, numbers):
+    info = analyse(question)
+    assert info.ordinals == ordinals
+    assert info.numbers == numbers
+
+
+@pytest.mark.parametrize(
+    ("ordinal", "held", "not_held"),
+    [
+        ("second", ["its 2nd offering", "The Second Chamber", "World War II"], ["a secondary school", "2 shares", "30 seconds"]),
+        ("18th", ["the eighteenth", "18th century", "on 18 March", "Louis XVIII"], ["180 people", "1.18m"]),
+        ("billionth", ["the billionth song", "its Billionth"], ["a billion songs"]),
+    ],
+)
+def test_an_ordinal_is_found_however_a_text_writes_it(ordinal, held, not_held):
+    pattern = ordinal_pattern(ordinal)
+    assert [bool(pattern.search(text)) for text in held] == [True] * len(held)
+    assert [bool(pattern.search(text)) for text in not_held] == [False] * len(not_held)
 
 
 def test_rules_tag_amounts_dates_and_names():

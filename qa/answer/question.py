@@ -57,8 +57,17 @@ _COUNT_NOUNS = frozenset("number".split())
 
 _WH_WORDS = frozenset("what who whom whose which when where why how".split())
 _WORD = re.compile(r"[\w'’]+", re.UNICODE)
-# numbers and years as the question writes them; a decade ("the 80s") is not one
-_NUMBER = re.compile(r"(?:\d[\d,.]*\d|\d)(?!\d|s\b|'s\b)")
+# numbers and years as the question writes them; a decade ("the 80s") is not one, nor an
+# ordinal ("18th": see ordinals)
+_NUMBER = re.compile(r"(?:\d[\d,.]*\d|\d)(?!\d|s\b|'s\b|st\b|nd\b|rd\b|th\b)")
+
+_ORDINAL_WORDS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
+).split()
+_ROMAN = "I II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI XVII XVIII XIX XX".split()
+_ORDINAL_POWERS = {"hundredth": 100, "thousandth": 1000, "millionth": 10**6, "billionth": 10**9}
+_ORDINAL = re.compile(r"\b(?:(" + "|".join(_ORDINAL_WORDS + list(_ORDINAL_POWERS)) + r")|(\d+)(?:st|nd|rd|th))\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class QuestionInfo:
     #: the words that name what is asked for ("design engineer" of "Which design engineer…",
     #: "general manager" of "Who is the general manager of…"): news writes them beside the answer
     head: frozenset[str] = frozenset()
+    #: ordinals it takes as given, as written ("second" of "its second share offering", "18th")
+    ordinals: frozenset[str] = frozenset()
 
 
 def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> QuestionInfo:
@@ -85,7 +96,39 @@ def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> Que
     wh, wants = _answer_type([w.lower().strip("'’") for w in _WORD.findall(question)])
     names = _names(question, entities)
     head = _head([w.lower().strip("'’") for w in _WORD.findall(question)])
-    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words, head)
+    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words, head, ordinals(question))
+
+
+def ordinals(question: str) -> frozenset[str]:
+    """The ordinals a question takes as given ("its second share offering", "the 18th
+    recipient", "its billionth song"): numbers in words, which the evidence must hold as
+    much as "2005". Not "first": a first event is often told without the word ("launched
+    in 2001", "made his debut"; of 1,200 answerable SQuAD questions, two asked "first" of
+    a paragraph without it), nor "second" as a unit ("per second")."""
+    found = set()
+    for m in _ORDINAL.finditer(question):
+        word = m.group(0).lower()
+        if word in ("first", "1st"):
+            continue
+        if word == "second" and question[: m.start()].lower().split()[-1:] in (["per"], ["a"], ["one"], ["split"]):
+            continue
+        found.add(word)
+    return frozenset(found)
+
+
+def ordinal_pattern(ordinal: str) -> re.Pattern[str]:
+    """Every way a text may write an ordinal: "second", "2nd", "II" (as in "World War II");
+    one written in figures ("18th") also matches the bare number ("18 March")."""
+    word = ordinal.lower()
+    digits = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
+    n = int(digits.group(1)) if digits else _ORDINAL_POWERS.get(word) or _ORDINAL_WORDS.index(word) + 1
+    forms = [rf"(?i:\b{n}(?:st|nd|rd|th)\b)"]
+    if n <= len(_ORDINAL_WORDS):
+        forms += [rf"(?i:\b{_ORDINAL_WORDS[n - 1]}\b)", rf"\b{_ROMAN[n - 1]}\b"]
+    forms += [rf"(?i:\b{w}\b)" for w, v in _ORDINAL_POWERS.items() if v == n]
+    if digits:
+        forms.append(rf"(?<![\d.,]){n}(?![\d]|[.,]\d)")
+    return re.compile("|".join(forms))
 
 
 def word_set(text: str) -> frozenset[str]:

@@ -57,6 +57,7 @@ def test_a_question_names_its_specifics():
         ("Which engineer is the 18th recipient of the award?", {"18th"}, set()),
         ("What was the first battle in 1754?", set(), {"1754"}),  # "first" is often told without the word
         ("How many metres per second do the lifts climb?", set(), set()),  # a unit, not an ordinal
+        ("Why did he resign from the cabinet for a second time?", {"second"}, set()),
     ],
 )
 def test_a_question_takes_its_ordinals_as_given(question, ordinals, numbers):

@@ -67,7 +67,7 @@ _ORDINAL_WORDS = (
 ).split()
 _ROMAN = "I II III IV V VI VII VIII IX X XI XII XIII XIV XV XVI XVII XVIII XIX XX".split()
 _ORDINAL_POWERS = {"hundredth": 100, "thousandth": 1000, "millionth": 10**6, "billionth": 10**9}
-_ORDINAL = re.compile(r"\b(?:(" + "|".join(_ORDINAL_WORDS + list(_ORDINAL_POWERS)) + r")|(\d+)(?:st|nd|rd|th))\b", re.IGNORECASE)
+_ORDINAL = re.compile(r"\b(?:" + "|".join(_ORDINAL_WORDS + list(_ORDINAL_POWERS)) + r"|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,14 @@ def ordinals(question: str) -> frozenset[str]:
     recipient", "its billionth song"): numbers in words, which the evidence must hold as
     much as "2005". Not "first": a first event is often told without the word ("launched
     in 2001", "made his debut"; of 1,200 answerable SQuAD questions, two asked "first" of
-    a paragraph without it), nor "second" as a unit ("per second")."""
+    a paragraph without it), nor "second" as a unit ("per second"; "a second" is mostly
+    "a second term")."""
     found = set()
     for m in _ORDINAL.finditer(question):
         word = m.group(0).lower()
         if word in ("first", "1st"):
             continue
-        if word == "second" and question[: m.start()].lower().split()[-1:] in (["per"], ["a"], ["one"], ["split"]):
+        if word == "second" and question[: m.start()].lower().split()[-1:] in (["per"], ["split"]):
             continue
         found.add(word)
     return frozenset(found)

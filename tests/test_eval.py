@@ -58,3 +58,7 @@ def test_eval_json_reports_every_mode(scifact_sample, tmp_path):
     assert again.exit_code == 0
     assert json.loads(again.output) == {"keyword": scores["keyword"]}
     assert (cache / "CURRENT").read_text() == generation  # the cached index was reused as it was
+
+    table = runner.invoke(app, ["eval", str(scifact_sample), "--mode", "keyword", "--cache", str(cache)])
+    assert table.exit_code == 0, table.output
+    assert "ndcg@10" in table.output and f"{scores['keyword']['ndcg@10']:.4f}" in table.output

@@ -51,14 +51,6 @@ def eval_command(
     for m, scores in results.items():
         table.add_row(m, *(f"{scores[n]:.4f}" for n in ("ndcg@10", "recall@100", "mrr@10")))
     out.print(table)
-    if gold_left_out:
-        g = result["gold_left_out"]
-        out.print(
-            f"Asked again with the gold article left out: {g['asked']} questions, declined {g['abstain_rate']} "
-            f"({g['skipped_answer_elsewhere']} not asked: another article holds the answer)",
-            markup=False,
-            soft_wrap=True,
-        )
 
 
 def _weights(text: str | None) -> tuple[float, float] | None:

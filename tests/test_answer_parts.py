@@ -203,3 +203,25 @@ def test_a_candidate_beside_the_head_phrase_is_marked(seed_lib):
     # "… Hisham al-Hashimi, adviser to the Iraqi government on ISIS, …"
     assert [v for k, v in marked.items() if "Hisham al-Hashimi, adviser" in k] == [1.0]
     assert any(v == 0.0 for v in marked.values())
+
+
+def test_a_further_sentence_is_quoted_when_likely_enough_for_its_length():
+    """The best sentence is always quoted; another joins when its probability is at least
+    PER_WORD for each of its words (a short likely one does, a long one as likely does not)."""
+    from qa.answer.answerer import PER_WORD, choose_quotes
+    from qa.answer.features import SENTENCE_FEATURES, Analysis, Sentence
+    from qa.answer.types import Retrieval
+
+    texts = ["The best sentence says what was asked.", " ".join(["short"] * 20) + ".", " ".join(["long"] * 40) + "."]
+    hits = [Hit(f"a#{n}", "a", "T", n, text, "a.txt", 1.0, 0, len(text)) for n, text in enumerate(texts, start=1)]
+    sentences = [Sentence(i, 0, 0, len(text), ()) for i, text in enumerate(texts)]
+    retrieval = Retrieval("What was said?", "What was said?", hits, [1.0, 0.8, 0.6], [])
+    zeros = np.zeros(3)
+    analysis = Analysis(retrieval, analyse("What was said?"), sentences, np.zeros((3, len(SENTENCE_FEATURES))), *[zeros] * 6, zeros, zeros, True, zeros, zeros)
+    # the short sentence needs 20 × PER_WORD, the long one 40 × PER_WORD
+    p = np.array([0.5, 20 * PER_WORD + 0.01, 40 * PER_WORD - 0.01])
+    quotes, sources = choose_quotes(analysis, p)
+    assert [q.text for q in quotes] == texts[:2]
+    assert [s.number for s in sources] == [1, 2]
+    p[2] = 40 * PER_WORD + 0.01  # now it earns its length (quotes come most likely first)
+    assert [q.text for q in choose_quotes(analysis, p)[0]] == [texts[0], texts[2], texts[1]]

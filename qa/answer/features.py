@@ -298,13 +298,10 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
 
     number_patterns = [re.compile(rf"(?<![\d.,]){re.escape(num)}(?![\d]|[.,]\d)") for num in info.numbers]
 
-    def numbers_covered(text: str) -> float:
-        return sum(1 for pattern in number_patterns if pattern.search(text)) / len(number_patterns) if number_patterns else 1.0
-
     ordinal_patterns = [ordinal_pattern(o) for o in info.ordinals]
 
-    def ordinals_covered(text: str) -> float:
-        return sum(1 for pattern in ordinal_patterns if pattern.search(text)) / len(ordinal_patterns) if ordinal_patterns else 1.0
+    def numbers_covered(text: str) -> float:
+        return _share_found(number_patterns, text)
 
     para_names = [names_covered(st) for st in paragraph_stems]
     para_numbers = [numbers_covered(f"{h.title}\n{h.text}") for h in hits]
@@ -318,7 +315,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     art_rarest = [max((w for t, w in terms.items() if t not in article_stems[a]), default=0.0) / 10.0 for a in article_of]
     art_missing = [1.0 - share(article_stems[a]) for a in article_of]
     art_numbers = [numbers_covered(article_text[a]) for a in article_of]
-    art_ordinals = [ordinals_covered(article_text[a]) for a in article_of]
+    art_ordinals = [_share_found(ordinal_patterns, article_text[a]) for a in article_of]
     wants = 1.0 if info.wants else 0.0
     head_stems = corpus.stems(" ".join(sorted(info.head))) if info.head else set()
 
@@ -394,6 +391,11 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         any_term_found,
         np.array(art_ordinals)[by_hit],
     )
+
+
+def _share_found(patterns: Sequence[re.Pattern[str]], text: str) -> float:
+    """The share of ``patterns`` found in ``text`` (1 when there are none)."""
+    return sum(1 for pattern in patterns if pattern.search(text)) / len(patterns) if patterns else 1.0
 
 
 def _link_neighbours(sentences: list[Sentence], hits: Sequence) -> None:

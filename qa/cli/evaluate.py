@@ -119,7 +119,8 @@ def eval_qa_command(
                     left_out, skipped = run_gold_left_out(lib, questions, on_progress=lambda done, total: bars.update("ask, gold left out", done, total))
     result = figures(outcomes, default)
     result["by_kind"] = by_kind(outcomes, default)
-    result["curve"] = curve(outcomes, [round(0.0 + 0.05 * i, 2) for i in range(21)])
+    thresholds = [round(0.05 * i, 2) for i in range(21)]
+    result["curve"] = curve(outcomes, thresholds)
     if calibrate:
         # rounded down: rounding up could drop the very question it was chosen to keep answered
         result["calibrated_threshold"] = math.floor(choose_threshold(outcomes) * 10_000) / 10_000
@@ -131,7 +132,7 @@ def eval_qa_command(
             "asked": len(left_out),
             "skipped_answer_elsewhere": skipped,
             "abstain_rate": figures(left_out, default)["abstain_rate"],
-            "curve": [{"threshold": row["threshold"], "abstain_rate": row["abstain_rate"]} for row in curve(left_out, [round(0.05 * i, 2) for i in range(21)])],
+            "curve": [{"threshold": row["threshold"], "abstain_rate": row["abstain_rate"]} for row in curve(left_out, thresholds)],
         }
     if details:
         result["questions"] = [o.detail(default) for o in outcomes]

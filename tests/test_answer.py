@@ -103,6 +103,21 @@ def test_an_ordinal_the_article_does_not_hold_is_a_decline(seed_lib):
     assert seed_lib.ask("How many people did ISIS execute after the rebellion in Mosul?").answered
 
 
+@pytest.mark.parametrize(
+    ("question", "notice"),
+    [
+        ("How much did ISIS pay for the weapons stored in Mosul?", "the passages mention no sum of money"),
+        ("What percentage of Mosul's residents will need assistance?", "the passages mention no percentage"),
+    ],
+)
+def test_a_sum_or_a_share_the_passages_do_not_hold_is_a_decline(seed_lib, question, notice):
+    """The article gives counts (58 executed, 700,000 needing help) but no sum of money and
+    no percentage: the counts are not what these questions ask for."""
+    answer = seed_lib.ask(question)
+    assert not answer.answered and not answer.quotes
+    assert notice in answer.notices
+
+
 def test_follow_up_resolves_against_the_conversation(seed_lib):
     first = seed_lib.ask(MOSUL)
     history = [{"role": "user", "content": MOSUL}, {"role": "assistant", "content": first.text}]

@@ -67,6 +67,25 @@ def test_a_question_takes_its_ordinals_as_given(question, ordinals, numbers):
 
 
 @pytest.mark.parametrize(
+    ("question", "exact"),
+    [
+        ("How much did Google pay to buy the satellite mapping firm Keyhole?", "MONEY"),
+        ("how much money did the cyber defence unit have to spend?", "MONEY"),
+        ("How much did the painting sell for?", "MONEY"),
+        ("How much does it cost to produce a print?", "MONEY"),
+        ("What percentage of Europeans want to watch films on the move?", "PERCENT"),
+        ("By how much will Deutsche Boerse boost its dividend payment?", None),  # a change: a share will do
+        ("How much did the price of oil increase?", None),
+        ("How much did UK Coal lose in 2004?", None),  # "lose" is as often ground or weight
+        ("How many people did ISIS execute?", None),
+        ("Who paid for the weapons?", None),
+    ],
+)
+def test_a_sum_of_money_or_a_percentage_is_asked_for_exactly(question, exact):
+    assert analyse(question).exact == exact
+
+
+@pytest.mark.parametrize(
     ("ordinal", "held", "not_held"),
     [
         ("second", ["its 2nd offering", "The Second Chamber", "World War II"], ["a secondary school", "2 shares", "30 seconds"]),

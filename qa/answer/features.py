@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -133,6 +133,8 @@ class Analysis:
     any_term_found: bool = True
     #: per sentence: the share of the question's ordinals ("second", "18th") its article's passages hold
     ordinals_article: np.ndarray | None = None
+    #: some passage holds a candidate of the label the question asks for exactly (a sum of money)
+    exact_found: bool = True
 
     def missing(self, best: int) -> str | None:
         """What the evidence lacks that the question takes as given, if anything: every word
@@ -154,6 +156,8 @@ class Analysis:
             return "the passages do not mention " + ", ".join(f"“{n}”" for n in q.names)
         if q.wants and not any(s.candidates for s in self.sentences):
             return f"the passages hold nothing of the kind the question asks for ({q.wh})"
+        if not self.exact_found:
+            return f"the passages mention no {_EXACT_KINDS.get(q.exact or '', 'answer of the kind asked for')}"
         return None
 
     def confidence(self, probabilities: np.ndarray, answerable) -> float:
@@ -225,17 +229,17 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     info = analyse(focus, spans_of[0])
     if query != focus:  # a follow-up: the names of the conversation are given too
         earlier = analyse(query, spans_of[1])
-        info = QuestionInfo(
-            info.text,
-            info.wh,
-            info.wants,
-            info.numbers | earlier.numbers,
-            tuple(dict.fromkeys(info.names + earlier.names)),
-            info.words | earlier.words,
-            info.head,
-            info.ordinals | earlier.ordinals,
+        info = replace(
+            info,
+            numbers=info.numbers | earlier.numbers,
+            names=tuple(dict.fromkeys(info.names + earlier.names)),
+            words=info.words | earlier.words,
+            ordinals=info.ordinals | earlier.ordinals,
         )
     paragraph_spans = spans_of[2:]
+    exact_found = info.exact is None or any(
+        label == info.exact and _is_new(hit.text[a:b], info) for hit, spans in zip(hits, paragraph_spans) for a, b, label in spans
+    )
     sentences: list[Sentence] = []
     for h_index, hit in enumerate(hits):
         for s_index, (a, b) in enumerate(kept[h_index]):
@@ -390,6 +394,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         np.array(art_missing)[by_hit],
         any_term_found,
         np.array(art_ordinals)[by_hit],
+        exact_found,
     )
 
 
@@ -429,6 +434,7 @@ def _is_new(text: str, info: QuestionInfo) -> bool:
     return bool(words) and not words <= info.words and text not in info.numbers
 
 
+_EXACT_KINDS = {"MONEY": "sum of money", "PERCENT": "percentage"}
 _NAMES = frozenset({"PERSON", "ORG", "NORP", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE", "NAME"})
 _NUMBERS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 

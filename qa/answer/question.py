@@ -85,6 +85,9 @@ class QuestionInfo:
     head: frozenset[str] = frozenset()
     #: ordinals it takes as given, as written ("second" of "its second share offering", "18th")
     ordinals: frozenset[str] = frozenset()
+    #: the label every answer must carry, for the kinds the tagger marks reliably: "MONEY"
+    #: for what something cost or was paid, "PERCENT" for a percentage; else None
+    exact: str | None = None
 
 
 def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> QuestionInfo:
@@ -96,7 +99,34 @@ def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> Que
     wh, wants = _answer_type([w.lower().strip("'’") for w in _WORD.findall(question)])
     names = _names(question, entities)
     head = _head([w.lower().strip("'’") for w in _WORD.findall(question)])
-    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words, head, ordinals(question))
+    return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words, head, ordinals(question), exact_label(question))
+
+
+#: "how much" asked of a payment, a cost or a price wants a sum of money ...
+_MONEY_ASKED = re.compile(
+    r"\bhow much\b.*\b(?:money|pay|paid|pays|paying|cost|costs|costing|spend|spent|spends|spending|charge|charged|charges|"
+    r"earn|earned|earns|fined|fee|fees|price|worth|bid|(?:sell|sold|buy|bought|go|went)\s+(?:\w+\s+)?for)\b",
+    re.IGNORECASE,
+)
+#: ... unless it asks by how much a figure changed (a share or a number of points will do)
+_CHANGE_ASKED = re.compile(
+    r"\bby how much\b|\b(?:increase|increased|rise|rose|risen|fall|fell|fallen|grow|grew|grown|boost|boosted|drop|dropped|cut|raise|raised)\b",
+    re.IGNORECASE,
+)
+_PERCENT_ASKED = re.compile(r"\b(?:what|which)\s+(?:percentage|percent)\b", re.IGNORECASE)
+
+
+def exact_label(question: str) -> str | None:
+    """The entity label an answer must carry when the question names the kind exactly and
+    the tagger marks that kind reliably: a sum of money ("How much did Google pay for
+    Keyhole?"), a percentage ("What percentage of voters…?"). A question of another kind
+    gets None: persons and organisations, or amounts and plain numbers, are too often
+    confused by the tagger for a missing label to mean a missing answer."""
+    if _PERCENT_ASKED.search(question):
+        return "PERCENT"
+    if _MONEY_ASKED.search(question) and not _CHANGE_ASKED.search(question):
+        return "MONEY"
+    return None
 
 
 def ordinals(question: str) -> frozenset[str]:

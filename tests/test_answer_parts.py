@@ -244,3 +244,31 @@ def test_a_further_sentence_is_quoted_when_likely_enough_for_its_length():
     assert [s.number for s in sources] == [1, 2]
     p[2] = 40 * PER_WORD + 0.01  # now it earns its length (quotes come most likely first)
     assert [q.text for q in choose_quotes(analysis, p)[0]] == [texts[0], texts[2], texts[1]]
+
+
+@pytest.mark.parametrize(
+    ("question", "second", "quoted"),
+    [
+        # a question that names no kind of answer: the sentence going on from the best is quoted with it
+        ("What is the process called?", "This is called immune surveillance.", True),
+        ("What is the process called?", "Tumors are common in old age.", False),
+        # one that asks for a kind (a date) looks for a candidate of that kind instead
+        ("When was the process named?", "This is called immune surveillance.", False),
+    ],
+)
+def test_the_sentence_going_on_from_the_best_joins_its_quote(question, second, quoted):
+    from qa.answer.answerer import choose_quotes
+    from qa.answer.features import SENTENCE_FEATURES, Analysis, Sentence
+    from qa.answer.types import Retrieval
+
+    first = "Another important role of the immune system is to identify and eliminate tumors."
+    text = f"{first} {second}"
+    hit = Hit("a#1", "a", "T", 1, text, "a.txt", 1.0, 0, len(text))
+    sentences = [Sentence(0, 0, 0, len(first), (), next=1), Sentence(0, 1, len(first) + 1, len(text), (), prev=0)]
+    zeros = np.zeros(2)
+    analysis = Analysis(
+        Retrieval(question, question, [hit], [1.0], []), analyse(question), sentences, np.zeros((2, len(SENTENCE_FEATURES))),
+        *[zeros] * 6, zeros, zeros, True, zeros, zeros,
+    )
+    quotes, _ = choose_quotes(analysis, np.array([0.9, 0.01]))
+    assert [q.text for q in quotes] == [text if quoted else first]

@@ -47,6 +47,9 @@ MAX_QUOTE_WORDS = 90
 #: A sentence opening with a pronoun names its subject in the sentence before ("Dave Winer
 #: … He designed the format called RSS").
 _OPENS_WITH_PRONOUN = re.compile(r"\W*(?:he|she|they|it|his|her|their|its)\b", re.IGNORECASE)
+#: A sentence opening with a pronoun or a connective goes on from the one before it ("Another
+#: role of the immune system is to identify tumors. This is called immune surveillance.").
+_CONTINUES = re.compile(r"\W*(?:this|these|that|those|it|they|he|she|but|however|indeed|thus|so|instead|such)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -209,6 +212,16 @@ def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Q
                     chosen.append(j)
                     words += _words(analysis, j)
                 break
+    elif top.next is not None and sentences[top.next].hit_index == top.hit_index and probabilities[top.next] >= 0:
+        # a question that names no kind of answer (what, why, how) is often answered by the
+        # sentence that goes on from the one restating it: "… to identify and eliminate
+        # tumors." "This is called immune surveillance." Held out (2,400 SQuAD, 150 BBC
+        # questions): SQuAD answer in quotes 0.809 → 0.813 for 1.4 words more (a lower
+        # price per word, 0.0045, bought 0.811 for 1.7 words); BBC unchanged.
+        j = top.next
+        if _CONTINUES.match(hits[top.hit_index].text, sentences[j].start) and words + _words(analysis, j) <= MAX_QUOTE_WORDS:
+            chosen.append(j)
+            words += _words(analysis, j)
     for i in order[1:]:
         if len(chosen) == MAX_QUOTES:
             break

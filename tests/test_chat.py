@@ -29,6 +29,13 @@ def test_a_decline_is_shown_distinctly(seed_lib):
     assert "**Closest passages**" in last.markdown and "**Sources**" not in last.markdown
 
 
+def test_a_decline_says_why_when_the_answerer_knows(seed_lib):
+    last = list(respond(seed_lib, "How much did ISIS pay for the weapons stored in Mosul?", []))[-1]
+    assert not last.answer.answered
+    assert last.markdown.startswith(f"**{NOT_IN_CORPUS}**\n*Note: the passages mention no sum of money.*\n")
+    assert "*Note:" not in list(respond(seed_lib, "How many people did ISIS execute?", []))[-1].markdown
+
+
 def test_follow_up_through_the_chat_history(seed_lib):
     first = list(respond(seed_lib, MOSUL, []))[-1]
     history = [{"role": "user", "content": MOSUL}, {"role": "assistant", "content": first.markdown}]

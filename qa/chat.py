@@ -78,12 +78,12 @@ def render(answer: Answer, link: Link | None = None, cite: Callable[[int], str] 
     marker opens (corpus text has its brackets escaped, so only markers match).
     """
     # what the answerer noticed (why it declined, a query cut short), as the command line prints it
-    notes = "\n".join(f"*Note: {md_escape(n)}.*" for n in answer.notices)
+    notes = "\n\n".join(f"*Note: {md_escape(n)}.*" for n in answer.notices)
     if answer.answered:
         body = f"{answer.text}\n\n{notes}" if notes else answer.text
     else:  # the decline stands out, with its reason; the passages below it are labelled as not an answer
         first, _, rest = answer.text.partition("\n")
-        body = f"**{first}**\n{notes}\n{rest}" if notes else f"**{first}**\n{rest}"
+        body = f"**{first}**\n\n{notes}\n{rest}" if notes else f"**{first}**\n{rest}"
     lines = [body, "", "**Sources**" if answer.answered else "**Closest passages**"]
     for source in answer.sources:
         label = f"{md_escape(source.title)}, paragraph {source.paragraph}"

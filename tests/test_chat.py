@@ -32,7 +32,7 @@ def test_a_decline_is_shown_distinctly(seed_lib):
 def test_a_decline_says_why_when_the_answerer_knows(seed_lib):
     last = list(respond(seed_lib, "How much did ISIS pay for the weapons stored in Mosul?", []))[-1]
     assert not last.answer.answered
-    assert last.markdown.startswith(f"**{NOT_IN_CORPUS}**\n*Note: the passages mention no sum of money.*\n")
+    assert last.markdown.startswith(f"**{NOT_IN_CORPUS}**\n\n*Note: the passages mention no sum of money.*\n\n")
     assert "*Note:" not in list(respond(seed_lib, "How many people did ISIS execute?", []))[-1].markdown
 
 

@@ -96,9 +96,10 @@ def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> Que
     ``entities`` are the question's own entity spans, if a tagger found any.
     """
     words = word_set(question)
-    wh, wants = _answer_type([w.lower().strip("'’") for w in _WORD.findall(question)])
+    lowered = [w.lower().strip("'’") for w in _WORD.findall(question)]
+    wh, wants = _answer_type(lowered)
     names = _names(question, entities)
-    head = _head([w.lower().strip("'’") for w in _WORD.findall(question)])
+    head = _head(lowered)
     return QuestionInfo(question, wh, wants, frozenset(_NUMBER.findall(question)), names, words, head, ordinals(question), exact_label(question))
 
 

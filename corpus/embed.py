@@ -57,6 +57,27 @@ class ModelInfo:
         }
 
 
+@dataclass(frozen=True)
+class TokenVectors:
+    """A text's contextual word-piece vectors, from the same pass as its sentence vector."""
+
+    pieces: tuple[str, ...]  # the word pieces, special tokens left out ("spear", "##head", "##ed")
+    spans: np.ndarray  # (pieces, 2) int32: where each piece is in the text
+    vectors: np.ndarray  # (pieces, dim) float16, each row L2-normalised
+    pooled: np.ndarray  # (dim,) float32: the text's vector, as ``encode`` gives it
+
+
+def _token_vectors(tokenizer, ids: Sequence[int], spans: np.ndarray, hidden: np.ndarray, pooled: np.ndarray) -> TokenVectors:
+    special = set(tokenizer.all_special_ids)
+    keep = [i for i, t in enumerate(ids) if t not in special]
+    rows = hidden[keep].astype(np.float32)
+    rows /= np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)
+    pooled = pooled.astype(np.float32)
+    pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
+    pieces = tuple(tokenizer.convert_ids_to_tokens([ids[i] for i in keep]))
+    return TokenVectors(pieces, np.asarray(spans, dtype=np.int32)[keep].reshape(-1, 2), rows.astype(np.float16), pooled)
+
+
 class Tokenizer(Protocol):
     """What splitting needs of a model: its word-piece counts and its window."""
 
@@ -188,6 +209,20 @@ class _Batched:
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         raise NotImplementedError
 
+    def _encode_tokens_sorted(self, texts: list[str], batch_size: int) -> list[TokenVectors]:
+        raise NotImplementedError
+
+    def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32) -> list[TokenVectors]:
+        """Each text's word-piece vectors and its sentence vector, in one pass of the model
+        (the answerer compares a question's words with a sentence's, ColBERT's late interaction)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out: list[TokenVectors | None] = [None] * len(texts)
+        if texts:
+            with self._lock:
+                for i, row in zip(order, self._encode_tokens_sorted([texts[i] for i in order], batch_size)):
+                    out[i] = row
+        return out  # type: ignore[return-value]
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: EncodeProgress | None = None) -> np.ndarray:
         n = len(texts)
         out = np.empty((n, self.info.dim), dtype=np.float32)
@@ -236,6 +271,28 @@ class SentenceTransformerEmbedder(_Batched):
 
     def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
         return self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    def _encode_tokens_sorted(self, texts: list[str], batch_size: int) -> list[TokenVectors]:
+        import torch
+
+        out = []
+        for lo in range(0, len(texts), batch_size):
+            # tokenised here rather than by encode() so that each piece keeps its place in the text
+            batch = self._tokenizer(
+                texts[lo : lo + batch_size],
+                padding=True,
+                truncation="longest_first",
+                max_length=self.info.max_tokens,
+                return_tensors="pt",
+                return_offsets_mapping=True,
+            )
+            spans = batch.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                result = self._model(dict(batch))
+            for ids, mask, place, hidden, pooled in zip(batch["input_ids"], batch["attention_mask"], spans, result["token_embeddings"], result["sentence_embedding"]):
+                keep = mask.bool()
+                out.append(_token_vectors(self._tokenizer, ids[keep].tolist(), place[keep.numpy()], hidden[keep].float().numpy(), pooled.float().numpy()))
+        return out
 
     def transformer(self):
         """The underlying Hugging Face transformer and its pooling mode."""
@@ -329,19 +386,35 @@ class OnnxEmbedder(_Batched):
             encoder="onnx-int8",
         )
 
-    def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
-        out = []
+    def _batches(self, texts: list[str], batch_size: int):
+        """Per batch: its tokenised input, the transformer's last hidden state and the
+        mean-pooled, normalised vectors."""
         for lo in range(0, len(texts), batch_size):
             batch = self._tokenizer(
-                texts[lo : lo + batch_size], padding=True, truncation="longest_first", max_length=self.info.max_tokens, return_tensors="np"
+                texts[lo : lo + batch_size],
+                padding=True,
+                truncation="longest_first",
+                max_length=self.info.max_tokens,
+                return_tensors="np",
+                return_offsets_mapping=True,
             )
             feed = {name: batch[name].astype(np.int64) for name in self._inputs}
             hidden = self._session.run(None, feed)[0]
             mask = batch["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            out.append(pooled.astype(np.float32))
-        return np.concatenate(out)
+            yield batch, hidden, pooled.astype(np.float32)
+
+    def _encode_sorted(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return np.concatenate([pooled for _, _, pooled in self._batches(texts, batch_size)])
+
+    def _encode_tokens_sorted(self, texts: list[str], batch_size: int) -> list[TokenVectors]:
+        out = []
+        for batch, hidden, pooled in self._batches(texts, batch_size):
+            for ids, mask, place, rows, vector in zip(batch["input_ids"], batch["attention_mask"], batch["offset_mapping"], hidden, pooled):
+                keep = mask.astype(bool)
+                out.append(_token_vectors(self._tokenizer, ids[keep].tolist(), place[keep], rows[keep], vector))
+        return out
 
 
 def _read_json(path: Path) -> dict:

@@ -25,6 +25,7 @@ import numpy as np
 
 from corpus.backend import find_indexes  # noqa: F401  (re-exported)
 from corpus.documents import Article
+from corpus.embed import TokenVectors
 from corpus.errors import QueryError
 
 from .answer import Answer, Answerer
@@ -170,6 +171,9 @@ class Collections:
     # (sentences are compared with the question by one model, whichever collection they are from)
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self._first.embed(texts)
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        return self._first.embed_tokens(texts)
 
     def stems(self, text: str) -> set[str]:
         return self._first.stems(text)

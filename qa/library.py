@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from corpus.documents import Article, paragraph_id
+from corpus.embed import TokenVectors
 from corpus.errors import CorpusError, QueryError
 from corpus.backend import FOLDER_BACKEND, Admitted, Reader, default_index_dir, open_reader
 from corpus.filters import Where
@@ -287,6 +288,11 @@ class Library:
         """Normalised embeddings of texts with the index's model."""
         with self._snapshot() as ix:
             return ix.embedder.encode(list(texts))
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each text's word-piece vectors and normalised embedding, in one pass of the index's model."""
+        with self._snapshot() as ix:
+            return ix.embedder.encode_tokens(list(texts))
 
     def query_terms(self, query: str) -> dict[str, float]:
         """The analysed terms of a query, each with its inverse document frequency."""

@@ -224,6 +224,35 @@ def test_a_candidate_beside_the_head_phrase_is_marked(seed_lib):
     assert any(v == 0.0 for v in marked.values())
 
 
+def test_a_paraphrased_predicate_matches_softly(seed_lib):
+    """The question's predicate words meet the sentence's words by their contextual vectors:
+    "led" finds "spearheaded", which no stem match does, and a sentence that carries neither
+    of the question's words scores lower on both the mean and the weakest word."""
+    from qa.answer.features import SENTENCE_FEATURES
+
+    answerer = seed_lib.answerer
+    analysis = answerer.analyse(answerer.retrieve("Who led the rebellion?", k=12))
+    mean, weakest = SENTENCE_FEATURES.index("soft_predicate"), SENTENCE_FEATURES.index("soft_predicate_min")
+    def row(opening: str) -> np.ndarray:
+        return next(r for s, r in zip(analysis.sentences, analysis.features) if analysis.retrieval.passages[s.hit_index].text.startswith(opening, s.start))
+
+    spearheaded = row("The plot was spearheaded by an ISIS commander")
+    quashed = row("Updated | The Islamic State militant group")  # has "rebellion", not "led"
+    unrelated = row("The city is believed to still hold a population")
+    assert spearheaded[weakest] > quashed[weakest] > unrelated[weakest]
+    assert spearheaded[mean] > unrelated[mean] and quashed[mean] > unrelated[mean]
+    assert all(-1.0 <= r[weakest] <= r[mean] <= 1.01 for r in analysis.features)
+
+
+def test_word_pieces_are_read_as_words():
+    from qa.answer.features import _piece_words
+
+    assert _piece_words(("the", "plot", "was", "spear", "##head", "##ed", "?")) == [
+        ("the", [0]), ("plot", [1]), ("was", [2]), ("spearheaded", [3, 4, 5]), ("?", [6])
+    ]
+    assert _piece_words(("##ed", "x")) == [("##ed", [0]), ("x", [1])]
+
+
 def test_a_further_sentence_is_quoted_when_likely_enough_for_its_length():
     """The best sentence is always quoted; another joins when its probability is at least
     PER_WORD for each of its words (a short likely one does, a long one as likely does not)."""

@@ -98,3 +98,28 @@ def test_a_damaged_exported_file_is_a_typed_error(tmp_path, onnx_index):
         assert lib.search("Mosul", mode="keyword")
         with pytest.raises(ModelMismatchError, match="cannot be loaded"):
             lib.search("Mosul", mode="vector")
+
+
+def test_token_vectors_come_from_the_same_pass_as_the_sentence_vector(onnx_index, embedder):
+    """The answerer reads a sentence's vector and its word pieces' vectors from one pass:
+    the pooled vector is the one ``encode`` gives, the pieces are the text's own (no [CLS],
+    no [SEP]) and each piece's vector is normalised, for both encoders."""
+    path, _ = onnx_index
+    texts = ["The coalition is ramping up its airstrikes.", "Who led the rebellion?"]
+    with Library.open(path) as lib:
+        int8 = lib.embed_tokens(texts)
+        int8_pooled = lib.embed(texts)
+    fp32 = embedder.encode_tokens(texts)
+    for rows, reference in ((fp32, embedder.encode(texts)), (int8, int8_pooled)):
+        assert np.allclose(np.stack([r.pooled for r in rows]), reference, atol=1e-3)
+        for row in rows:
+            assert row.vectors.shape == (len(row.pieces), embedder.info.dim)
+            assert np.allclose(np.linalg.norm(row.vectors.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    assert fp32[1].pieces == ("who", "led", "the", "rebellion", "?")
+    ramping = fp32[0].pieces.index("##ing")
+    assert fp32[0].pieces[ramping - 1] == "ramp"
+    assert texts[0][slice(*fp32[0].spans[ramping - 1])] + texts[0][slice(*fp32[0].spans[ramping])] == "ramping"
+    # the int8 pieces are close to the fp32 ones, piece by piece
+    assert int8[0].pieces == fp32[0].pieces
+    cosines = (int8[0].vectors.astype(np.float32) * fp32[0].vectors.astype(np.float32)).sum(axis=1)
+    assert cosines.mean() >= 0.95

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from corpus.embed import TokenVectors
+
 from ..hits import Hit
 from ..query import clean_query
 from .cache import BatchCache
@@ -44,6 +46,9 @@ MAX_QUOTES = 3
 PER_WORD = 0.0055
 #: ... and only while the quotes stay this short (words).
 MAX_QUOTE_WORDS = 90
+#: Texts whose embeddings the answerer keeps (a sentence's word-piece vectors are about
+#: 30 KB in float16: some 250 MB at most; SQuAD's 646 paragraphs have about 4,000 sentences).
+EMBEDDING_CACHE = 8192
 #: A sentence opening with a pronoun names its subject in the sentence before ("Dave Winer
 #: … He designed the format called RSS").
 _OPENS_WITH_PRONOUN = re.compile(r"\W*(?:he|she|they|it|his|her|their|its)\b", re.IGNORECASE)
@@ -96,7 +101,7 @@ class Answerer:
         self._threshold = threshold
         self.passages = passages
         self._tagger = tagger
-        self._embeddings = BatchCache(lambda texts: list(corpus.embed(texts)), 50_000)
+        self._embeddings = BatchCache(corpus.embed_tokens, EMBEDDING_CACHE)
 
     @property
     def model(self) -> AnswerModel:
@@ -166,15 +171,15 @@ class Answerer:
                 prior[h.key] = max(prior.get(h.key, 0.0), 1.0 - r / k)
         return hits, [prior[h.key] for h in hits]
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Sentence embeddings, computed at question time with a bounded cache.
+    def _embed(self, texts: list[str]) -> list[TokenVectors]:
+        """Sentence embeddings and their word pieces' vectors, computed at question time with a bounded cache.
 
         Why not at build time: a question needs the sentences of six passages,
         a few dozen short sentences, while embedding every sentence of the
         corpus at build time would roughly double the build (the embedder is the
         build's cost) and the index size. The cache makes repeated passages free.
         """
-        return np.stack(self._embeddings(texts))
+        return self._embeddings(texts)
 
 
 def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Quote], list[Source]]:

@@ -7,6 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
+from corpus.embed import TokenVectors
+
 from ..hits import Hits
 
 
@@ -16,6 +18,9 @@ class Passages(Protocol):
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised embeddings of ``texts``."""
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each text's word-piece vectors and normalised embedding (one pass of the model)."""
 
     def query_terms(self, query: str) -> dict[str, float]:
         """The analysed terms of a query with their inverse document frequency."""

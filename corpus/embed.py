@@ -61,7 +61,7 @@ class ModelInfo:
 class TokenVectors:
     """A text's contextual word-piece vectors, from the same pass as its sentence vector."""
 
-    pieces: tuple[str, ...]  # the word pieces, special tokens left out ("spear", "##head", "##ed")
+    pieces: tuple[str, ...]  # the word pieces, special tokens left out ("ramp", "##ing")
     spans: np.ndarray  # (pieces, 2) int32: where each piece is in the text
     vectors: np.ndarray  # (pieces, dim) float16, each row L2-normalised
     pooled: np.ndarray  # (dim,) float32: the text's vector, as ``encode`` gives it

@@ -450,7 +450,7 @@ def _soft_matches(
 
 
 def _piece_words(pieces: Sequence[str]) -> list[tuple[str, list[int]]]:
-    """The words of a text's word pieces, each with the indices of its pieces ("spear", "##head", "##ed")."""
+    """The words of a text's word pieces, each with the indices of its pieces ("ramp", "##ing": "ramping")."""
     words: list[tuple[str, list[int]]] = []
     for i, piece in enumerate(pieces):
         if piece.startswith("##") and words:

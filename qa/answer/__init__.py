@@ -13,7 +13,7 @@ The package reads in stages, each a module:
 - :mod:`.render`: the answer as Markdown and the one wording of a decline.
 
 It depends on a corpus only through :class:`.passages.Passages` (search,
-embed, query terms, stems), which :class:`qa.Library` provides.
+token embeddings, query terms, stems), which :class:`qa.Library` provides.
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
-
 from corpus.embed import TokenVectors
 
 from ..hits import Hits
@@ -15,9 +13,6 @@ from ..hits import Hits
 class Passages(Protocol):
     def search(self, query: str, k: int = 10, mode: str = "hybrid", *, where=None) -> Hits:
         """The ``k`` best paragraphs for ``query`` (only those ``where`` admits, when given)."""
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalised embeddings of ``texts``."""
 
     def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Each text's word-piece vectors and normalised embedding (one pass of the model)."""

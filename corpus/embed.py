@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -198,6 +198,7 @@ class _Batched:
     info: ModelInfo
     _lock: threading.Lock
     _words: WordPieces
+    _tokenizer: Any  # the Hugging Face tokenizer of the model
 
     @property
     def max_tokens(self) -> int:
@@ -211,6 +212,19 @@ class _Batched:
 
     def _encode_tokens_sorted(self, texts: list[str], batch_size: int) -> list[TokenVectors]:
         raise NotImplementedError
+
+    def _tokenized(self, texts: list[str], batch_size: int, tensors: str):
+        """The texts in batches as the model reads them (padded, cut to its window), each
+        piece with its place in the text (``offset_mapping``)."""
+        for lo in range(0, len(texts), batch_size):
+            yield self._tokenizer(
+                texts[lo : lo + batch_size],
+                padding=True,
+                truncation="longest_first",
+                max_length=self.info.max_tokens,
+                return_tensors=tensors,
+                return_offsets_mapping=True,
+            )
 
     def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32) -> list[TokenVectors]:
         """Each text's word-piece vectors and its sentence vector, in one pass of the model
@@ -276,16 +290,8 @@ class SentenceTransformerEmbedder(_Batched):
         import torch
 
         out = []
-        for lo in range(0, len(texts), batch_size):
-            # tokenised here rather than by encode() so that each piece keeps its place in the text
-            batch = self._tokenizer(
-                texts[lo : lo + batch_size],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.info.max_tokens,
-                return_tensors="pt",
-                return_offsets_mapping=True,
-            )
+        # tokenised here rather than by encode() so that each piece keeps its place in the text
+        for batch in self._tokenized(texts, batch_size, "pt"):
             spans = batch.pop("offset_mapping").numpy()
             with torch.inference_mode():
                 result = self._model(dict(batch))
@@ -389,15 +395,7 @@ class OnnxEmbedder(_Batched):
     def _batches(self, texts: list[str], batch_size: int):
         """Per batch: its tokenised input, the transformer's last hidden state and the
         mean-pooled, normalised vectors."""
-        for lo in range(0, len(texts), batch_size):
-            batch = self._tokenizer(
-                texts[lo : lo + batch_size],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.info.max_tokens,
-                return_tensors="np",
-                return_offsets_mapping=True,
-            )
+        for batch in self._tokenized(texts, batch_size, "np"):
             feed = {name: batch[name].astype(np.int64) for name in self._inputs}
             hidden = self._session.run(None, feed)[0]
             mask = batch["attention_mask"][..., None].astype(np.float32)

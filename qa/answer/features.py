@@ -291,7 +291,8 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     def predicate_share(stems: set[str]) -> float:
         return sum(w for t, w in predicate.items() if t in stems) / predicate_total if predicate else 0.0
 
-    soft = _soft_matches(qtokens[-1], stokens, read, {t: w for t, w in predicate.items() if t not in corpus.stems(info.wh)}, corpus, bool(compound))
+    wh_stems = corpus.stems(info.wh)  # "mani" of "how many" says nothing of the topic
+    soft = _soft_matches(qtokens[-1], stokens, read, {t: w for t, w in predicate.items() if t not in wh_stems}, corpus, bool(compound))
 
     lexical = np.array([share(sentence_stems[i] | title_stems[s.hit_index]) for i, s in enumerate(sentences)])
     lexical_alone = np.array([share(st) for st in sentence_stems])
@@ -305,7 +306,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     name_stems = [{re.sub(r"^(\d+)s$", r"\1", t) for t in corpus.stems(name)} for name in info.names]
     name_stems = [s for s in name_stems if s]
     any_name_found = any(ns & (st | {re.sub(r"^(\d+)s$", r"\1", t) for t in st}) for ns in name_stems for st in paragraph_stems) if name_stems else True
-    asked = set(terms) - corpus.stems(info.wh)  # "mani" of "how many" says nothing of the topic
+    asked = set(terms) - wh_stems
     any_term_found = not asked or any(asked & st for st in paragraph_stems)
 
     def names_covered(stems: set[str]) -> float:

@@ -211,9 +211,10 @@ class Library:
         with self._snapshot() as ix:
             return ix.article(article_id)
 
-    def article_hits(self, article_id: str) -> list[Hit]:
-        """Every paragraph of an article, in order, as hits with score 0 (none for an unknown id)."""
-        if not _possible_id(article_id):
+    def article_hits(self, article_id: str, collection: str | None = None) -> list[Hit]:
+        """Every paragraph of an article, in order, as hits with score 0 (none for an unknown
+        id, or when ``collection`` names another collection than this library's)."""
+        if not _possible_id(article_id) or collection not in (None, self.name):
             return []
         with self._snapshot() as ix:
             return [self._hit(r, 0.0) for r in ix.article_paragraphs(article_id)]

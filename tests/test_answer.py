@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa import Answer, Library, QueryError
-from qa.answer import NOT_IN_CORPUS, md_escape, resolve_followup
+from qa.answer import NOT_IN_CORPUS, Answerer, md_escape, resolve_followup
 from qa.cli import app
 
 from .conftest import shared_data
@@ -36,15 +36,7 @@ def test_how_many_executed_quotes_the_58(seed_lib):
     ("question", "paragraphs"),
     [
         ("How many people did ISIS execute?", {2}),
-        pytest.param(
-            "Who led the rebellion?",
-            {3, 4},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: the best sentence is now ¶4's ('The commander in question …'), but the confidence (0.24) is under the "
-                "threshold, so the question is declined; 'spearheaded by an ISIS commander' (¶3) is not among the six passages",
-            ),
-        ),
+        ("Who led the rebellion?", {3, 4}),
         ("Where were the weapons stored?", {5}),
         ("What did Abadi say in his radio broadcast?", {8, 9}),
         ("How did they find out about the plot?", {5}),
@@ -167,6 +159,32 @@ def test_adjacent_sentences_of_a_paragraph_merge_into_one_quote(tmp_path):
         assert answer.quotes[0].text.startswith("The valley's honey bees collect nectar from clover fields. The valley's")
         assert "lavender fields." in answer.quotes[0].text
         _check_verbatim(lib, answer)
+
+
+def test_the_paragraph_after_the_best_passage_is_read_too(tmp_path):
+    from corpus import build
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.txt").write_text(
+        "Ferry strike ends\n\n"
+        "The harbour ferry strike ended on Tuesday after nine days.\n\n"
+        "Talks were led by the dockers' negotiator Mary Flett, who met the owners twice.\n\n"
+        "Timetables return to normal next week.\n"
+    )
+    build([docs], tmp_path / "index")
+    with Library.open(tmp_path / "index") as lib:
+        question = "When did the harbour ferry strike end?"
+        plain = Answerer(lib, read_on=False).retrieve(question, k=1)
+        assert [h.paragraph for h in plain.passages] == [1]
+        read_on = lib.answerer.retrieve(question, k=1)
+        assert [h.paragraph for h in read_on.passages] == [1, 2]
+        assert read_on.prior == [1.0, 0.0]  # read on, not ranked
+        last = lib.answerer.retrieve("When do timetables return to normal?", k=1)
+        assert [h.paragraph for h in last.passages] == [3]  # nothing comes after the last paragraph
+        article = read_on.passages[0].article_id
+        assert len(lib.article_hits(article, collection=lib.name)) == 3
+        assert lib.article_hits(article, collection="elsewhere") == []
 
 
 @pytest.mark.parametrize("question", ["?!.", "…", "Какова столица Франции?", "東京の人口は?", "x" * 100_000, "Mosul " * 20_000])

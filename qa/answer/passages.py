@@ -7,12 +7,15 @@ from typing import Protocol
 
 from corpus.embed import TokenVectors
 
-from ..hits import Hits
+from ..hits import Hit, Hits
 
 
 class Passages(Protocol):
     def search(self, query: str, k: int = 10, mode: str = "hybrid", *, where=None) -> Hits:
         """The ``k`` best paragraphs for ``query`` (only those ``where`` admits, when given)."""
+
+    def article_hits(self, article_id: str, collection: str | None = None) -> list[Hit]:
+        """Every paragraph of an article, in order (``collection``: the one a hit names)."""
 
     def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Each text's word-piece vectors and normalised embedding (one pass of the model)."""

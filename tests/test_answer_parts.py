@@ -11,7 +11,7 @@ from corpus.errors import CorpusError
 from qa.answer import Quote, marked_quote, render_quotes
 from qa.answer.entities import Tagger, rule_spans
 from qa.answer.model import MODEL_FILE, load_model
-from qa.answer.question import analyse, ordinal_pattern, word_set
+from qa.answer.question import analyse, number_pattern, ordinal_pattern, word_set
 from qa.hits import Hit
 
 
@@ -47,6 +47,19 @@ def test_a_question_names_its_specifics():
     # a name said longer is the same constraint
     assert analyse("Did Sir Paul McCartney play?").names == ("Paul McCartney",)
     assert word_set("Lleyton Hewitt's criticism") == {"lleyton", "hewitt", "criticism"}
+
+
+@pytest.mark.parametrize(
+    ("contracted", "spelt_out"),
+    [
+        ("Who's the MSN executive talking up Microsoft's new search tool?", "Who is the MSN executive talking up Microsoft's new search tool?"),
+        ("what’s the name of George Galloway's new party?", "what is the name of George Galloway's new party?"),
+        ("Where's Bioware holding its auditions?", "Where is Bioware holding its auditions?"),
+    ],
+)
+def test_a_contracted_question_reads_as_spelt_out(contracted, spelt_out):
+    short, full = analyse(contracted), analyse(spelt_out)
+    assert (short.wh, short.wants, short.names, short.head, short.words) == (full.wh, full.wants, full.names, full.head, full.words)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +108,23 @@ def test_a_sum_of_money_or_a_percentage_is_asked_for_exactly(question, exact):
 )
 def test_an_ordinal_is_found_however_a_text_writes_it(ordinal, held, not_held):
     pattern = ordinal_pattern(ordinal)
+    assert [bool(pattern.search(text)) for text in held] == [True] * len(held)
+    assert [bool(pattern.search(text)) for text in not_held] == [False] * len(not_held)
+
+
+@pytest.mark.parametrize(
+    ("number", "question", "held", "not_held"),
+    [
+        ("25", "What supplanted X.25?", ["X.25 networks"], ["1.25 million", "250 nodes"]),
+        ("10000", "", ["10,000 horsepower", "10000 hp"], ["100,000", "10,0001"]),
+        ("2005", "", ["in 2005.", "2005-06"], ["in 2004", "12005"]),
+        ("2", "", ["two differences", "World War II"], ["12 differences", "2.5 times"]),
+        ("500", "Could trade exceed $500m this year?", ["half a billion dollars", "$0.5bn", "500 million", "$500m"], ["$5bn", "half a million"]),
+        ("1.2", "a $1.2bn deal", ["1,200 million", "1200m", "$1.2bn"], ["2.2bn", "1.25bn"]),
+    ],
+)
+def test_a_number_of_the_question_is_found_however_written(number, question, held, not_held):
+    pattern = number_pattern(number, question)
     assert [bool(pattern.search(text)) for text in held] == [True] * len(held)
     assert [bool(pattern.search(text)) for text in not_held] == [False] * len(not_held)
 

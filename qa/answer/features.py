@@ -23,7 +23,7 @@ from corpus.split import sentence_spans
 
 from .entities import Span, Tagger
 from .passages import Passages
-from .question import QuestionInfo, analyse, ordinal_pattern, word_set
+from .question import QuestionInfo, analyse, number_pattern, ordinal_pattern, word_set
 from .types import Retrieval
 
 #: Fragments shorter than this (captions, credits, datelines) are not quoted on their own.
@@ -312,7 +312,7 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     def names_covered(stems: set[str]) -> float:
         return sum(1 for ns in name_stems if ns <= stems) / len(name_stems) if name_stems else 1.0
 
-    number_patterns = [re.compile(rf"(?<![\d.,]){re.escape(num)}(?![\d]|[.,]\d)") for num in info.numbers]
+    number_patterns = [number_pattern(num, info.text) for num in info.numbers]
 
     ordinal_patterns = [ordinal_pattern(o) for o in info.ordinals]
 

@@ -56,6 +56,7 @@ _PERCENT_NOUNS = frozenset("percentage percent proportion share rate".split())
 _COUNT_NOUNS = frozenset("number".split())
 
 _WH_WORDS = frozenset("what who whom whose which when where why how".split())
+_CLITIC_HOSTS = frozenset("it that there here he she".split())
 _WORD = re.compile(r"[\w'’]+", re.UNICODE)
 # numbers and years as the question writes them; a decade ("the 80s") is not one, nor an
 # ordinal ("18th": see ordinals)
@@ -95,8 +96,8 @@ def analyse(question: str, entities: Sequence[tuple[int, int, str]] = ()) -> Que
 
     ``entities`` are the question's own entity spans, if a tagger found any.
     """
-    words = word_set(question)
-    lowered = [w.lower().strip("'’") for w in _WORD.findall(question)]
+    lowered = lower_words(question)
+    words = frozenset(lowered)
     wh, wants = _answer_type(lowered)
     names = _names(question, entities)
     head = _head(lowered)
@@ -163,16 +164,72 @@ def ordinal_pattern(ordinal: str) -> re.Pattern[str]:
     return re.compile("|".join(forms))
 
 
-def word_set(text: str) -> frozenset[str]:
-    """The words of a text in lower case, possessives cut ("Hewitt's" → "hewitt")."""
-    out = set()
+def lower_words(text: str) -> list[str]:
+    """The words of a text in lower case, in order, with possessives cut ("Hewitt's" →
+    "hewitt") and a wh-word's or a pronoun's "'s" read as "is" ("who's" → "who is")."""
+    out = []
     for w in _WORD.findall(text.lower()):
         w = w.replace("’", "'").strip("'")
         if w.endswith("'s"):
             w = w[:-2]
+            if w in _WH_WORDS or w in _CLITIC_HOSTS:
+                out += [w, "is"]
+                continue
         if w:
-            out.add(w)
-    return frozenset(out)
+            out.append(w)
+    return out
+
+
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty"
+).split()
+#: scale words after a number, and the forms a text may write each scale in
+_SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9, "tn": 1e12, "trillion": 1e12}
+_SCALE_FORMS = {1e3: r"(?:k|thousand)", 1e6: r"(?:m|mn|million)", 1e9: r"(?:bn|billion)", 1e12: r"(?:tn|trillion)"}
+
+
+def number_pattern(number: str, question: str = "") -> re.Pattern[str]:
+    """Every way a text may write a number the question gives: as written ("X.25" holds
+    "25"), with or without thousands commas ("10000", "10,000"), a small one in words or
+    Roman numerals ("two", "World War I"), and an amount with a scale in another scale
+    ("$500m": "half a billion", "0.5bn", "500 million"); the scale comes from ``question``."""
+    digits = number.replace(",", "")
+    forms = [rf"(?<!\d)(?<!\d[.,]){_grouped(digits)}(?!\d|[.,]\d)"]
+    if digits.isdigit() and int(digits) < len(_NUMBER_WORDS):
+        n = int(digits)
+        forms.append(rf"(?i:\b{_NUMBER_WORDS[n]}\b)")
+        if n:
+            forms.append(rf"\b{_ROMAN[n - 1]}\b")
+    scale = re.search(rf"(?<![\d.,]){re.escape(number)}\s*({'|'.join(_SCALES)})\b", question, re.IGNORECASE)
+    if scale and re.fullmatch(r"\d+(?:\.\d+)?", digits):
+        value = float(digits) * _SCALES[scale.group(1).lower()]
+        for size, words in _SCALE_FORMS.items():
+            amount = value / size
+            if amount < 0.1 or amount >= 1e6 or round(amount, 2) != amount:
+                continue
+            said = [_grouped(f"{amount:f}".rstrip("0").rstrip("."))]
+            if amount == 0.5:
+                said.append(r"half\s+an?")
+            if amount == 1:
+                said.append(r"an?")
+            if amount == int(amount) and amount < len(_NUMBER_WORDS):
+                said.append(_NUMBER_WORDS[int(amount)])
+            forms.append(rf"(?i:(?<![\d.,])\b(?:{'|'.join(said)})\s*{words}\b)")
+    return re.compile("|".join(forms))
+
+
+def _grouped(digits: str) -> str:
+    """A pattern for a number written with or without thousands commas ("10000", "10,000")."""
+    if not re.fullmatch(r"\d{4,}", digits):
+        return re.escape(digits)
+    head = len(digits) % 3 or 3
+    return digits[:head] + "".join(",?" + digits[i : i + 3] for i in range(head, len(digits), 3))
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The words of a text in lower case, possessives cut (see :func:`lower_words`)."""
+    return frozenset(lower_words(text))
 
 
 _STOP_NOUN_SCAN = frozenset(
@@ -282,7 +339,8 @@ def _names(question: str, entities: Sequence[tuple[int, int, str]]) -> tuple[str
     found = [question[a:b] for a, b, label in entities if label not in ("CARDINAL", "ORDINAL", "DATE", "TIME", "QUANTITY", "PERCENT", "MONEY")]
     for m in _CAPITALISED.finditer(question):
         text = m.group(0)
-        first = text.split()[0].lower().strip("'’")
+        first = lower_words(text.split()[0])[:1]  # "Who's" → "who"
+        first = first[0] if first else ""
         if m.start() == 0 and (first in _WH_WORDS or first in _AUX):
             rest = text.split(None, 1)
             if len(rest) < 2:
@@ -333,7 +391,7 @@ def resolve_followup(question: str, history: Sequence[Any]) -> str:
     previous = _previous_user_turns(history)
     if not previous:
         return question
-    words = [w.lower() for w in _WORD.findall(question)]
+    words = lower_words(question)
     content = [w for w in words if w not in _FILLER and w not in _ANAPHORA]
     elliptical = any(w in _ANAPHORA for w in words) or len(content) <= 2
     if not elliptical:

@@ -339,8 +339,7 @@ def _names(question: str, entities: Sequence[tuple[int, int, str]]) -> tuple[str
     found = [question[a:b] for a, b, label in entities if label not in ("CARDINAL", "ORDINAL", "DATE", "TIME", "QUANTITY", "PERCENT", "MONEY")]
     for m in _CAPITALISED.finditer(question):
         text = m.group(0)
-        first = lower_words(text.split()[0])[:1]  # "Who's" → "who"
-        first = first[0] if first else ""
+        first = next(iter(lower_words(text.split()[0])), "")  # "Who's" → "who"
         if m.start() == 0 and (first in _WH_WORDS or first in _AUX):
             rest = text.split(None, 1)
             if len(rest) < 2:

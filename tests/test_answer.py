@@ -142,18 +142,24 @@ def test_quotes_are_distinct_few_and_cited_in_order(seed_lib):
         _check_verbatim(seed_lib, answer)
 
 
-def test_adjacent_sentences_of_a_paragraph_merge_into_one_quote(tmp_path):
+def _one_article_library(tmp_path, name: str, text: str) -> Library:
+    """A library built over one article (``name``, ``text``) in ``tmp_path``."""
     from corpus import build
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "bees.txt").write_text(
+    (docs / name).write_text(text)
+    build([docs], tmp_path / "index")
+    return Library.open(tmp_path / "index")
+
+
+def test_adjacent_sentences_of_a_paragraph_merge_into_one_quote(tmp_path):
+    text = (
         "Bees of the valley\n\n"
         "The valley's honey bees collect nectar from clover fields. The valley's honey bees collect nectar from lavender fields. "
         "Farmers sell wool at the market.\n\nThe weather was cold in March.\n"
     )
-    build([docs], tmp_path / "index")
-    with Library.open(tmp_path / "index") as lib:
+    with _one_article_library(tmp_path, "bees.txt", text) as lib:
         answer = lib.ask("What do the valley's honey bees collect nectar from?")
         assert answer.answered
         assert answer.quotes[0].text.startswith("The valley's honey bees collect nectar from clover fields. The valley's")
@@ -162,18 +168,13 @@ def test_adjacent_sentences_of_a_paragraph_merge_into_one_quote(tmp_path):
 
 
 def test_the_paragraph_after_the_best_passage_is_read_too(tmp_path):
-    from corpus import build
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "ferry.txt").write_text(
+    text = (
         "Ferry strike ends\n\n"
         "The harbour ferry strike ended on Tuesday after nine days.\n\n"
         "Talks were led by the dockers' negotiator Mary Flett, who met the owners twice.\n\n"
         "Timetables return to normal next week.\n"
     )
-    build([docs], tmp_path / "index")
-    with Library.open(tmp_path / "index") as lib:
+    with _one_article_library(tmp_path, "ferry.txt", text) as lib:
         question = "When did the harbour ferry strike end?"
         plain = Answerer(lib, read_on=False).retrieve(question, k=1)
         assert [h.paragraph for h in plain.passages] == [1]

@@ -32,7 +32,7 @@ import numpy as np
 
 from .backend import Draft, default_index_dir, open_backend
 from .documents import Article, Paragraph, Skipped
-from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, file_sha256, load_embedder, load_tokenizer
+from .embed import DEFAULT_ENCODER, ENCODERS, Embedder, Tokenizer, export_onnx_int8, export_query_encoder, file_sha256, load_embedder, load_tokenizer
 from .errors import CorpusError, IndexCorruptError, SettingMismatchError, SourceError
 from .index import ENCODER_FILE, FORMAT, FORMAT_VERSION, resolve_model_path
 from .sources import read_sources
@@ -162,6 +162,8 @@ def build(
                 report.stage_seconds = timer.seconds
                 manifest = _manifest(draft, encoder_job.result(), articles, source_list, report, piece_tokens)
                 report.generation = draft.publish(manifest)
+                if encoder == DEFAULT_ENCODER and embedder is None and embed_with == "process":
+                    _keep_query_encoder(model_path)
         except BaseException:
             if encoder_job is not None:
                 encoder_job.wait()  # it may be writing into the draft
@@ -210,6 +212,16 @@ def _resolve_encoder(encoder: str | None, manifest: dict | None, *, fixed: bool)
     if fixed and recorded is not None and encoder != recorded:
         raise SettingMismatchError(f"the index was embedded with the {recorded} encoder, not {encoder}; add --rebuild to change it")
     return encoder
+
+
+def _keep_query_encoder(model_path: str | None) -> None:
+    """Export the model's fp32 ONNX encoder for queries once (PyTorch is loaded already):
+    searches and answers then start without importing it. Best effort: queries export it
+    themselves when it is missing."""
+    try:
+        export_query_encoder(model_path)
+    except (OSError, CorpusError) as exc:
+        log.warning("the query encoder was not exported: %s", exc)
 
 
 def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedder:

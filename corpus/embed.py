@@ -27,6 +27,8 @@ import numpy as np
 
 from .errors import ModelMismatchError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODERS = ("torch", "onnx-int8")
 DEFAULT_ENCODER = "torch"
@@ -67,14 +69,14 @@ class TokenVectors:
     pooled: np.ndarray  # (dim,) float32: the text's vector, as ``encode`` gives it
 
 
-def _token_vectors(tokenizer, ids: Sequence[int], spans: np.ndarray, hidden: np.ndarray, pooled: np.ndarray) -> TokenVectors:
-    special = set(tokenizer.all_special_ids)
+def _token_vectors(words: WordPieces, ids: Sequence[int], spans: np.ndarray, hidden: np.ndarray, pooled: np.ndarray) -> TokenVectors:
+    special = words.special_ids
     keep = [i for i, t in enumerate(ids) if t not in special]
     rows = hidden[keep].astype(np.float32)
     rows /= np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)
     pooled = pooled.astype(np.float32)
     pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
-    pieces = tuple(tokenizer.convert_ids_to_tokens([ids[i] for i in keep]))
+    pieces = tuple(words.tokens([ids[i] for i in keep]))
     return TokenVectors(pieces, np.asarray(spans, dtype=np.int32)[keep].reshape(-1, 2), rows.astype(np.float16), pooled)
 
 
@@ -148,6 +150,8 @@ class WordPieces:
         self._folder = folder
         self._fast = fast
         self._hf_lock = threading.Lock()
+        self._special: frozenset[int] | None = None
+        self._padded: dict[int, Any] = {}  # a copy of the fast tokenizer that pads and cuts, per window
         self.max_tokens = max_tokens
 
     @classmethod
@@ -170,6 +174,45 @@ class WordPieces:
 
                 self._hf = AutoTokenizer.from_pretrained(str(self._folder), local_files_only=True)
             return self._hf
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """The ids of the special tokens ([CLS], [SEP], [PAD], …)."""
+        if self._special is None:
+            if self._fast is not None:
+                self._special = frozenset(i for i, t in self._fast.get_added_tokens_decoder().items() if t.special)
+            else:
+                self._special = frozenset(self.hf.all_special_ids)
+        return self._special
+
+    def tokens(self, ids: Sequence[int]) -> list[str]:
+        """The word pieces of these ids ("ramp", "##ing")."""
+        if self._fast is not None:
+            return [self._fast.id_to_token(i) or "" for i in ids]
+        return self.hf.convert_ids_to_tokens(list(ids))
+
+    def batch(self, texts: Sequence[str], max_tokens: int) -> dict[str, np.ndarray]:
+        """The texts as the model reads them: padded to the longest, cut to ``max_tokens``,
+        each piece with its place in the text (``offset_mapping``), as numpy arrays."""
+        if self._fast is None:
+            encoded = self.hf(
+                list(texts), padding=True, truncation="longest_first", max_length=max_tokens, return_tensors="np", return_offsets_mapping=True
+            )
+            return {name: np.asarray(encoded[name]) for name in encoded}
+        with self._hf_lock:
+            padded = self._padded.get(max_tokens)
+            if padded is None:
+                padded = self._padded[max_tokens] = self._fast.__class__.from_str(self._fast.to_str())
+                padded.enable_truncation(max_length=max_tokens, strategy="longest_first")
+                pad = self._fast.token_to_id("[PAD]")
+                padded.enable_padding(pad_id=pad if pad is not None else 0, pad_token="[PAD]" if pad is not None else "")
+        encoded = padded.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            "offset_mapping": np.array([e.offsets for e in encoded], dtype=np.int64).reshape(len(encoded), -1, 2),
+        }
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
@@ -198,7 +241,6 @@ class _Batched:
     info: ModelInfo
     _lock: threading.Lock
     _words: WordPieces
-    _tokenizer: Any  # the Hugging Face tokenizer of the model
 
     @property
     def max_tokens(self) -> int:
@@ -213,18 +255,11 @@ class _Batched:
     def _encode_tokens_sorted(self, texts: list[str], batch_size: int) -> list[TokenVectors]:
         raise NotImplementedError
 
-    def _tokenized(self, texts: list[str], batch_size: int, tensors: str):
+    def _tokenized(self, texts: list[str], batch_size: int):
         """The texts in batches as the model reads them (padded, cut to its window), each
-        piece with its place in the text (``offset_mapping``)."""
+        piece with its place in the text (``offset_mapping``), as numpy arrays."""
         for lo in range(0, len(texts), batch_size):
-            yield self._tokenizer(
-                texts[lo : lo + batch_size],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.info.max_tokens,
-                return_tensors=tensors,
-                return_offsets_mapping=True,
-            )
+            yield self._words.batch(texts[lo : lo + batch_size], self.info.max_tokens)
 
     def encode_tokens(self, texts: Sequence[str], *, batch_size: int = 32) -> list[TokenVectors]:
         """Each text's word-piece vectors and its sentence vector, in one pass of the model
@@ -271,8 +306,7 @@ class SentenceTransformerEmbedder(_Batched):
         hf_logging.disable_progress_bar()
 
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
-        self._tokenizer = self._model.tokenizer
-        self._words = WordPieces(self._tokenizer, int(self._model.max_seq_length), folder=model_path, fast=_fast_tokenizer(model_path))
+        self._words = WordPieces(self._model.tokenizer, int(self._model.max_seq_length), folder=model_path, fast=_fast_tokenizer(model_path))
         self._lock = threading.Lock()  # the torch model is not safe to share across threads
         dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
         self.info = ModelInfo(
@@ -291,13 +325,13 @@ class SentenceTransformerEmbedder(_Batched):
 
         out = []
         # tokenised here rather than by encode() so that each piece keeps its place in the text
-        for batch in self._tokenized(texts, batch_size, "pt"):
-            spans = batch.pop("offset_mapping").numpy()
+        for batch in self._tokenized(texts, batch_size):
+            spans = batch.pop("offset_mapping")
             with torch.inference_mode():
-                result = self._model(dict(batch))
+                result = self._model({name: torch.from_numpy(array) for name, array in batch.items()})
             for ids, mask, place, hidden, pooled in zip(batch["input_ids"], batch["attention_mask"], spans, result["token_embeddings"], result["sentence_embedding"]):
-                keep = mask.bool()
-                out.append(_token_vectors(self._tokenizer, ids[keep].tolist(), place[keep.numpy()], hidden[keep].float().numpy(), pooled.float().numpy()))
+                keep = mask.astype(bool)
+                out.append(_token_vectors(self._words, ids[keep].tolist(), place[keep], hidden[torch.from_numpy(keep)].float().numpy(), pooled.float().numpy()))
         return out
 
     def transformer(self):
@@ -310,8 +344,9 @@ class SentenceTransformerEmbedder(_Batched):
         return modules[0].auto_model, mode
 
 
-def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
-    """Export a mean-pooling sentence-transformers model to ONNX and quantise it into ``dest``.
+def export_onnx(path: str | os.PathLike[str] | None, dest: Path, *, quantise: bool) -> None:
+    """Export a mean-pooling sentence-transformers model's transformer to ONNX in ``dest``:
+    fp32 as it is, or (``quantise``) with int8 weights.
 
     The TorchScript exporter is used on purpose: the graph it writes ran 1.5x as fast
     as fp32 PyTorch once quantised, against 1.1x for the torch.export-based exporter's.
@@ -321,12 +356,11 @@ def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
     import warnings
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source = load_embedder(path)
     model, pooling = source.transformer()
     if pooling != "mean":
-        raise ModelMismatchError(f"the onnx-int8 encoder needs a mean-pooling model; {source.info.name} pools by {pooling}")
+        raise ModelMismatchError(f"the ONNX encoder needs a mean-pooling model; {source.info.name} pools by {pooling}")
 
     class _Hidden(torch.nn.Module):
         def __init__(self, inner) -> None:
@@ -336,7 +370,7 @@ def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
         def forward(self, input_ids, attention_mask, token_type_ids):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
-    sample = source._tokenizer(["an example", "a second, longer example sentence"], padding=True, return_tensors="pt")
+    sample = source._words.batch(["an example", "a second, longer example sentence"], source.info.max_tokens)
     names = ["input_ids", "attention_mask", "token_type_ids"]
     with tempfile.TemporaryDirectory(dir=dest.parent) as work:
         fp32 = Path(work) / "fp32.onnx"
@@ -344,7 +378,7 @@ def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Hidden(model.eval()),
-                tuple(sample[n] for n in names),
+                tuple(torch.from_numpy(sample[n]) for n in names),
                 str(fp32),
                 input_names=names,
                 output_names=["last_hidden_state"],
@@ -352,6 +386,11 @@ def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
                 opset_version=17,
                 dynamo=False,
             )
+        if not quantise:
+            os.replace(fp32, dest)
+            return
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         root = logging.getLogger()
         level = root.level
         root.setLevel(logging.ERROR)  # quantize_dynamic logs its generic advice on the root logger
@@ -361,10 +400,19 @@ def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
             root.setLevel(level)
 
 
-class OnnxEmbedder(_Batched):
-    """An exported int8 model run by ONNX Runtime: mean pooling and L2 normalisation in numpy."""
+def export_onnx_int8(path: str | os.PathLike[str] | None, dest: Path) -> None:
+    """The int8 encoder of ``--encoder onnx-int8`` (see :func:`export_onnx`)."""
+    export_onnx(path, dest, quantise=True)
 
-    def __init__(self, path: str | os.PathLike[str] | None, onnx_file: Path) -> None:
+
+class OnnxEmbedder(_Batched):
+    """An exported model run by ONNX Runtime: mean pooling and L2 normalisation in numpy.
+
+    ``encoder`` names what the file holds: ``onnx-int8`` (the quantised encoder an
+    index was built with) or ``torch`` (the fp32 export of the same weights, which
+    gives PyTorch's vectors and starts without importing it)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, onnx_file: Path, *, encoder: str = "onnx-int8") -> None:
         _offline()
         model_path = Path(path) if path else default_model_path()
         _check_model_folder(model_path)
@@ -373,7 +421,6 @@ class OnnxEmbedder(_Batched):
         import onnxruntime as ort
 
         self._words = WordPieces.from_folder(model_path)
-        self._tokenizer = self._words.hf
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = max(1, os.cpu_count() or 1)
@@ -389,14 +436,14 @@ class OnnxEmbedder(_Batched):
             dim=int(self._session.get_outputs()[0].shape[-1]),
             max_tokens=self._words.max_tokens,
             fingerprint=model_fingerprint(model_path),
-            encoder="onnx-int8",
+            encoder=encoder,
         )
 
     def _batches(self, texts: list[str], batch_size: int):
         """Per batch: its tokenised input, the transformer's last hidden state and the
         mean-pooled, normalised vectors."""
-        for batch in self._tokenized(texts, batch_size, "np"):
-            feed = {name: batch[name].astype(np.int64) for name in self._inputs}
+        for batch in self._tokenized(texts, batch_size):
+            feed = {name: batch[name] for name in self._inputs}
             hidden = self._session.run(None, feed)[0]
             mask = batch["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
@@ -411,7 +458,7 @@ class OnnxEmbedder(_Batched):
         for batch, hidden, pooled in self._batches(texts, batch_size):
             for ids, mask, place, rows, vector in zip(batch["input_ids"], batch["attention_mask"], batch["offset_mapping"], hidden, pooled):
                 keep = mask.astype(bool)
-                out.append(_token_vectors(self._tokenizer, ids[keep].tolist(), place[keep], rows[keep], vector))
+                out.append(_token_vectors(self._words, ids[keep].tolist(), place[keep], rows[keep], vector))
         return out
 
 
@@ -468,6 +515,99 @@ def load_embedder(path: str | os.PathLike[str] | None = None, *, onnx_file: Path
             if key in _cache:
                 return _cache[key]
         embedder = OnnxEmbedder(path, onnx_file) if onnx_file is not None else SentenceTransformerEmbedder(path)
+        with _cache_lock:
+            _cache[key] = embedder
+        return embedder
+
+
+#: The fp32 export must give the model's own vectors: its cosine to PyTorch's on sample texts.
+EXPORT_MIN_COSINE = 0.9999
+_EXPORT_SAMPLES = (
+    "ISIS quashed a rebellion in Mosul.",
+    "How many people did the group execute?",
+    "The station cost 2.4m pounds and opened in June 2016, the council said on Tuesday, after years of delays.",
+    "Ein Satz auf Deutsch, und ein Wort: naïve café.",
+)
+
+
+def cache_dir() -> Path:
+    """Where exported encoders are kept: ``$CORPUS_CACHE``, else ``$XDG_CACHE_HOME/corpus-qa``,
+    else ``~/.cache/corpus-qa``."""
+    given = os.environ.get("CORPUS_CACHE")
+    if given:
+        return Path(given)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "corpus-qa"
+
+
+def query_encoder_file(path: str | os.PathLike[str] | None = None) -> Path:
+    """The fp32 ONNX export of a model's weights in the cache (named by the model's fingerprint)."""
+    model_path = Path(path) if path else default_model_path()
+    return cache_dir() / "encoders" / f"{model_fingerprint(model_path)}-fp32.onnx"
+
+
+def export_query_encoder(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """Export a model's fp32 ONNX encoder into the cache once, checked to give PyTorch's
+    vectors (cosine at least :data:`EXPORT_MIN_COSINE`). Returns the file, or None for a
+    model that cannot be exported (not mean pooling) or whose export differs (noted in the
+    cache, so it is not tried again). Needs PyTorch: a build calls it, as does the first
+    query of a model that has no export yet."""
+    dest = query_encoder_file(path)
+    refused = dest.with_suffix(".refused")
+    if dest.is_file():
+        return dest
+    if refused.is_file():
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    draft = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        try:
+            export_onnx(path, draft, quantise=False)
+            exported = OnnxEmbedder(path, draft, encoder=DEFAULT_ENCODER).encode(_EXPORT_SAMPLES)
+        except ModelMismatchError as exc:
+            refused.write_text(f"{exc}\n", encoding="utf-8")
+            return None
+        reference = load_embedder(path).encode(_EXPORT_SAMPLES)
+        worst = float(np.min(np.sum(exported * reference, axis=1)))
+        if worst < EXPORT_MIN_COSINE:
+            refused.write_text(f"the export's vectors differ from PyTorch's (cosine {worst:.6f})\n", encoding="utf-8")
+            return None
+        os.replace(draft, dest)  # atomic: another process sees the whole file or none
+        log.info("exported the query encoder to %s (cosine to PyTorch at least %.6f)", dest, worst)
+        return dest
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def load_query_embedder(path: str | os.PathLike[str] | None = None) -> Embedder:
+    """The encoder for queries and answers over an index built with the ``torch`` encoder:
+    the fp32 ONNX export of the same weights (the same vectors; it starts in a fraction of a
+    second, where importing PyTorch and sentence-transformers takes seconds), exported on
+    first use; PyTorch itself when the model cannot be exported."""
+    key = _model_key(path) + "|query"
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        lock = _loading.setdefault(key, threading.Lock())
+    with lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        embedder: Embedder | None = None
+        file = query_encoder_file(path)
+        if not file.is_file():
+            try:
+                file = export_query_encoder(path)
+            except OSError as exc:  # a cache that cannot be written: PyTorch serves
+                log.warning("cannot keep an exported encoder in %s: %s", cache_dir(), exc)
+                file = None
+        if file is not None:
+            try:
+                embedder = OnnxEmbedder(path, file, encoder=DEFAULT_ENCODER)
+            except ModelMismatchError as exc:  # a damaged file: dropped, exported anew next time
+                log.warning("%s; using PyTorch", exc)
+                file.unlink(missing_ok=True)
+        if embedder is None:
+            embedder = load_embedder(path)
         with _cache_lock:
             _cache[key] = embedder
         return embedder

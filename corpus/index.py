@@ -34,7 +34,7 @@ import numpy as np
 from .backend import FOLDER_BACKEND, Admitted, ParsedQuery, Reader, backend_of
 from .filters import Where
 from .documents import Article
-from .embed import Embedder, load_embedder, model_fingerprint
+from .embed import Embedder, load_embedder, load_query_embedder, model_fingerprint
 from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
 from .keyword import ANALYZER_ID, KeywordIndex
 from .store import ParagraphRecord, Store
@@ -187,7 +187,7 @@ class Index(Reader):
             if record.get("file"):
                 self._embedder = load_embedder(self.model_path, onnx_file=self.path / record["file"], onnx_sha256=record.get("sha256"))
             else:
-                self._embedder = load_embedder(self.model_path)
+                self._embedder = load_query_embedder(self.model_path)
         return self._embedder
 
     # -- the Reader interface ------------------------------------------------------

@@ -50,7 +50,7 @@ import numpy as np
 
 from .backend import Admitted, Backend, Draft, ParsedQuery, Reader, build_lock
 from .documents import Article, Paragraph
-from .embed import Embedder, load_embedder
+from .embed import Embedder, load_query_embedder
 from .errors import CorpusError, IndexCorruptError, IndexNotFoundError
 from .filters import Where
 from .keyword import TITLE_BOOST
@@ -246,7 +246,7 @@ class MilvusReader(Reader):
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = load_embedder(self._model_path)
+            self._embedder = load_query_embedder(self._model_path)
         return self._embedder
 
     def parse(self, text: str) -> ParsedQuery:

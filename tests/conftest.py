@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# exported encoders go to a cache of the test run's own (subprocesses inherit it), never the user's
+_CACHE = tempfile.TemporaryDirectory(prefix="corpus-qa-cache-")
+os.environ["CORPUS_CACHE"] = _CACHE.name
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -124,7 +124,7 @@ class Tagger:
             if self._loaded:
                 return
             try:
-                import spacy
+                spacy = _import_spacy()
             except ImportError:
                 log.warning("spaCy is not installed: candidate answers come from rules only")
                 self._loaded = True
@@ -163,6 +163,29 @@ class Tagger:
             spans += [s for s in rule_spans(text, names=True) if s[2] == "PERSON_NOUN" or not any(taken[s[0] : s[1]])]
             out.append(sorted(spans))
         return out
+
+
+def _import_spacy():
+    """spaCy, imported without PyTorch when the process has not loaded it yet.
+
+    thinc (spaCy's layer library) imports PyTorch if it can, only to offer it as a
+    backend; the small English pipeline never uses it, and the import costs two
+    seconds of every ``corpus ask``. While spaCy loads, ``torch`` reads as absent
+    (thinc then records that it has no PyTorch), and is importable again after.
+    """
+    import sys
+
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        import spacy
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return spacy
 
 
 def weights_verified(nlp) -> bool:

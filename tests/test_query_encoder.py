@@ -1,0 +1,95 @@
+"""Queries embed with the fp32 ONNX export of the model: PyTorch's vectors, without PyTorch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from corpus.embed import OnnxEmbedder, export_query_encoder, load_query_embedder, query_encoder_file
+
+from .conftest import ROOT, SEED_FILE
+
+ODD = [
+    "",
+    "Plain words.",
+    "naïve café ﬁnance Ελληνικά 日本語 e\u0301 \u00a0 tabs\tand\nlines",
+    "ISIS's 58 men, drowned.",
+    " ".join(["a long paragraph past the model's window of word pieces"] * 60),
+]
+
+
+def _texts() -> list[str]:
+    return [p for p in SEED_FILE.read_text().split("\n\n") if p.strip()] + ODD
+
+
+def test_the_export_gives_the_models_own_vectors(embedder):
+    file = export_query_encoder()
+    assert file == query_encoder_file() and file.is_file()
+    query = load_query_embedder()
+    assert isinstance(query, OnnxEmbedder) and query.info.encoder == "torch"
+    assert query.info.fingerprint == embedder.info.fingerprint and query.info.max_tokens == embedder.info.max_tokens
+    texts = _texts()
+    cosines = (query.encode(texts) * embedder.encode(texts)).sum(axis=1)
+    assert cosines.min() >= 0.9999
+
+
+def test_word_pieces_and_their_places_match_the_models_tokenizer(embedder):
+    texts = _texts()
+    ours = embedder._words.batch(texts, embedder.info.max_tokens)
+    theirs = embedder._words.hf(texts, padding=True, truncation="longest_first", max_length=embedder.info.max_tokens, return_offsets_mapping=True, return_tensors="np")
+    for name in ("input_ids", "attention_mask", "token_type_ids", "offset_mapping"):
+        assert np.array_equal(ours[name], theirs[name]), name
+    rows = load_query_embedder().encode_tokens(texts)
+    reference = embedder.encode_tokens(texts)
+    for a, b in zip(rows, reference):
+        assert a.pieces == b.pieces and np.array_equal(a.spans, b.spans)
+        assert float(a.pooled @ b.pooled) >= 0.9999
+
+
+def test_a_damaged_export_is_dropped_and_made_again(tmp_path, monkeypatch, embedder):
+    monkeypatch.setenv("CORPUS_CACHE", str(tmp_path / "cache"))
+    file = query_encoder_file()
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"not an onnx graph")
+    from corpus import embed
+
+    monkeypatch.setattr(embed, "_cache", {})
+    first = load_query_embedder()  # the damaged file cannot load: PyTorch answers, the file goes
+    assert not isinstance(first, OnnxEmbedder) and not file.exists()
+    monkeypatch.setattr(embed, "_cache", {})
+    again = load_query_embedder()  # exported anew
+    assert isinstance(again, OnnxEmbedder) and file.is_file()
+
+
+def _modules_after(command: list[str], index) -> dict:
+    """Run a ``corpus`` command in a fresh process; which heavy modules it imported."""
+    script = (
+        "import json, sys\n"
+        "from qa.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print(json.dumps({m: m in sys.modules for m in ('torch', 'sentence_transformers', 'transformers', 'gradio', 'spacy', 'onnxruntime')}), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command, "--index", str(index)], cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ.copy()
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "command, loaded",
+    [
+        (["search", "rebellion", "--mode", "keyword"], set()),
+        (["search", "rebellion"], {"onnxruntime"}),
+        (["ask", "Who led the rebellion?"], {"onnxruntime", "spacy"}),
+    ],
+)
+def test_commands_load_only_what_they_use(seed_index, command, loaded):
+    export_query_encoder()  # as the build leaves it
+    imported = _modules_after(command, seed_index)
+    assert {m for m, present in imported.items() if present} == loaded

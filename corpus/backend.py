@@ -87,6 +87,10 @@ class Reader(ABC):
     def admit(self, where: Where) -> Admitted:
         """The articles a filter lets through (see :mod:`corpus.filters`)."""
 
+    def article_list(self) -> list[str]:
+        """The ids of every article, sorted."""
+        return sorted(self.admit(Where()).articles)
+
     @abstractmethod
     def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
         """The ``limit`` best paragraphs for a parsed query as ``(paragraph id, score)``, best first;

@@ -206,6 +206,9 @@ class Index(Reader):
         articles, undated = where.select(self.store.article_facets())
         return Admitted(articles, undated, np.array(self.store.pids_of_articles(sorted(articles)), dtype=np.int64))
 
+    def article_list(self) -> list[str]:
+        return [row[0] for row in self.store.article_facets()]
+
     def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
         return self.keyword.search(parsed, limit, admitted.articles if admitted is not None else None)
 

@@ -256,6 +256,13 @@ class MilvusReader(Reader):
         return ParsedQuery(terms, words) if terms else ParsedQuery(frozenset())
 
     def admit(self, where: Where) -> Admitted:
+        articles, undated = where.select(self._article_facets())
+        return Admitted(articles, undated, f" and {_in('article', sorted(articles))}")
+
+    def article_list(self) -> list[str]:
+        return [row[0] for row in self._article_facets()]
+
+    def _article_facets(self) -> list[tuple[str, str, str | None, dict]]:
         facets = self._facets
         if facets is None:
             records: dict[str, list] = {}
@@ -266,8 +273,7 @@ class MilvusReader(Reader):
                 record = json.loads("".join(c for _, c in sorted(parts)))
                 facets.append((article_id, record.get("source", ""), record.get("date"), record.get("meta") or {}))
             self._facets = facets  # a published generation never changes
-        articles, undated = where.select(facets)
-        return Admitted(articles, undated, f" and {_in('article', sorted(articles))}")
+        return facets
 
     def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
         if parsed.empty or limit <= 0 or (admitted is not None and not admitted.articles):

@@ -211,6 +211,11 @@ class Library:
         with self._snapshot() as ix:
             return ix.article(article_id)
 
+    def article_ids(self) -> list[str]:
+        """The ids of every article in the index, sorted."""
+        with self._snapshot() as ix:
+            return ix.article_list()
+
     def article_hits(self, article_id: str, collection: str | None = None) -> list[Hit]:
         """Every paragraph of an article, in order, as hits with score 0 (none for an unknown
         id, or when ``collection`` names another collection than this library's)."""

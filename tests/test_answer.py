@@ -49,15 +49,16 @@ def test_the_chats_examples_are_answered_from_the_right_paragraph(seed_lib, ques
     _check_verbatim(seed_lib, answer)
 
 
-def test_chat_examples_are_the_ones_tested():
-    from ui.app import EXAMPLES
+def test_chat_examples_are_the_ones_tested(seed_lib):
+    from qa.examples import SEED_EXAMPLES, example_questions
 
-    assert set(EXAMPLES) <= {
+    assert set(SEED_EXAMPLES) <= {
         "How many people did ISIS execute?",
         "Who led the rebellion?",
         "Where were the weapons stored?",
         "What did Abadi say in his radio broadcast?",
     }
+    assert example_questions(seed_lib) == list(SEED_EXAMPLES)
 
 
 def test_the_answer_span_is_marked_inside_the_quote(seed_lib):

@@ -59,3 +59,43 @@ def test_render_escapes_titles(seed_lib):
     answer.sources = [hostile]
     text = render(answer)
     assert "<img" not in text and "&lt;img" in text and "\\*title\\*" in text
+
+
+def _as_the_page_sends(history: list[dict]) -> list[dict]:
+    """A history as Gradio's Chatbot hands it to a handler: shown on the page, then sent back."""
+    import gradio as gr
+
+    chatbot = gr.Chatbot()
+    return chatbot.preprocess(chatbot.postprocess(history))
+
+
+def test_the_handler_reads_the_history_as_the_real_chatbot_sends_it(seed_lib):
+    history: list[dict] = []
+    expected = [("Who led the rebellion?", "spearheaded", 3), ("When did that happen?", "days before", 2), ("How did they find out about it?", "discovering a message", 5)]
+    for question, words, paragraph in expected:
+        sent = _as_the_page_sends(history)
+        assert all(isinstance(m["content"], list) for m in sent)  # lists of parts, not strings
+        last = list(respond(seed_lib, question, sent))[-1]
+        assert last.answer.answered and words in last.answer.quotes[0].text, (question, last.markdown)
+        assert last.answer.sources[0].paragraph == paragraph
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": last.markdown}]
+
+
+def test_files_in_the_history_are_left_out(seed_lib, tmp_path):
+    from qa.answer import conversation_turns
+
+    picture = tmp_path / "map.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n")
+    history = [
+        {"role": "user", "content": "Who led the rebellion?"},
+        {"role": "user", "content": [{"type": "file", "file": {"path": str(picture)}}]},
+        {"role": "user", "content": [{"type": "text", "text": "and a caption"}, {"type": "file", "file": {"path": str(picture)}}]},
+        ("a pair", (str(picture), "alt")),
+    ]
+    assert conversation_turns(history) == [
+        {"role": "user", "content": "Who led the rebellion?"},
+        {"role": "user", "content": "and a caption"},
+        {"role": "user", "content": "a pair"},
+    ]
+    sent = _as_the_page_sends([{"role": "user", "content": "Who led the rebellion?"}, {"role": "user", "content": {"path": str(picture)}}])
+    assert conversation_turns(sent) == [{"role": "user", "content": "Who led the rebellion?"}]

@@ -209,7 +209,8 @@ def _ask(page, question):
         arg=before,
         timeout=60_000,
     )
-    return page.locator("#chat .message-row").last
+    rows = page.locator("#chat .message-row")
+    return rows.nth(rows.count() - 1)  # this reply, not whichever row is last when it is read
 
 
 def test_browser_quote_citation_and_article(page, tmp_path):
@@ -232,6 +233,83 @@ def test_browser_quote_citation_and_article(page, tmp_path):
     assert cited.is_visible()
     page.screenshot(path=str(tmp_path / "article.png"))
     assert page.outside == []
+
+
+CONVERSATION = [
+    ("Who led the rebellion?", "spearheaded", 3),
+    ("When did that happen?", "days before", 2),
+    ("How did they find out about it?", "discovering a message", 5),
+]
+
+
+def _click_citation(page, reply, number: int):
+    """Click ``[number]`` in a reply; the card it marks."""
+    reply.get_by_role("link", name=f"[{number}]").first.click()
+    card = page.locator("#sources .source.active")
+    card.wait_for(timeout=10_000)
+    return card
+
+
+@pytest.fixture(scope="module")
+def seed_server(seed_index):
+    """The chat as a fresh clone serves it: over the seed article alone."""
+    from ui.app import launch
+
+    lib = Library.open(seed_index)
+    port = _free_port()
+    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    lib.close()
+
+
+@pytest.fixture
+def seed_page(seed_server, tmp_path):
+    with _browser(seed_server, tmp_path) as page:
+        yield page
+
+
+def test_browser_conversation_follow_ups_and_earlier_citations(seed_page, tmp_path):
+    page = seed_page
+    replies = []
+    for question, words, paragraph in CONVERSATION:
+        reply = _ask(page, question)
+        assert words in reply.inner_text(), (question, reply.inner_text())
+        replies.append(reply)
+    page.screenshot(path=str(tmp_path / "conversation.png"))
+    # every citation of every answer, the earliest last, opens its own card
+    for turn, ((question, words, paragraph), reply) in reversed(list(enumerate(zip(CONVERSATION, replies), start=1))):
+        numbers = sorted({int(t.strip("[]")) for t in reply.get_by_role("link").all_inner_texts() if t.strip("[]").isdigit()})
+        assert numbers and numbers[0] == 1, (question, numbers)
+        for number in numbers:
+            card = _click_citation(page, reply, number)
+            assert card.get_attribute("id") == f"cite-{turn}-{number}"
+            assert card.is_visible()
+            assert page.locator("#sources .source.active").count() == 1
+        card = _click_citation(page, reply, 1)
+        assert f"paragraph {paragraph}" in card.inner_text() and words in card.inner_text(), question
+    # the first answer's article opens at its cited paragraph
+    page.locator("#open-article input").click()
+    page.get_by_role("option", name="Answer 1 · [1]").first.click()
+    cited = page.locator("#article .cited")
+    cited.wait_for(timeout=10_000)
+    assert "spearheaded" in cited.inner_text() and cited.is_visible()
+    assert page.outside == []
+
+
+def test_browser_filters_mid_conversation(page, tmp_path):
+    reply = _ask(page, "How many people did ISIS execute?")
+    assert "58" in reply.inner_text()
+    page.locator("#filters").get_by_text("Filters").click()
+    page.locator("#filter-source textarea, #filter-source input").first.fill("*/hostile.txt")
+    reply = _ask(page, "And how many did they drown?")
+    panel = page.locator("#sources").inner_text()
+    assert "hostile.txt" in panel and "000_" not in panel  # only the filtered source is read
+    assert "58" not in reply.inner_text()
+    page.locator("#filter-source textarea, #filter-source input").first.fill("")
+    reply = _ask(page, "Where were the weapons stored?")
+    assert "three different areas" in reply.inner_text()
+    page.screenshot(path=str(tmp_path / "filters.png"))
 
 
 def test_browser_off_topic_question_is_declined(page, tmp_path):

@@ -11,7 +11,9 @@ page; the page loads nothing from outside the server.
 from __future__ import annotations
 
 import html
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,18 +22,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from corpus.errors import QueryError  # noqa: E402
-from qa.answer import CLOSEST, NOT_IN_CORPUS, Answer  # noqa: E402
+from qa.answer import CLOSEST, NOT_IN_CORPUS, PASSAGES, Answer  # noqa: E402
 from qa.chat import respond  # noqa: E402
 from qa.collections import Collections, collection_names  # noqa: E402
+from qa.examples import example_questions  # noqa: E402
 from qa.hits import Hit, shown_source  # noqa: E402
 from qa.library import MODES, Library  # noqa: E402
 
-EXAMPLES = [
-    "How many people did ISIS execute?",
-    "Who led the rebellion?",
-    "Where were the weapons stored?",
-    "What did Abadi say in his radio broadcast?",
-]
+log = logging.getLogger(__name__)
 
 CSS = """
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin: 0 0 8px 0; }
@@ -42,9 +40,13 @@ CSS = """
 #article .para { margin: 0 0 10px 0; }
 #article .para.cited { background: #fff3bf; outline: 2px solid #fab005; border-radius: 4px; padding: 4px; }
 #sources .declined { font-weight: 600; color: #c92a2a; }
+#sources .answer-sources.past { display: none; }
+#sources .answer-head { font-size: 0.85em; opacity: 0.75; margin: 0 0 6px 0; }
 """
 
-# Marks the source card a citation points to and scrolls it into view, without leaving the page.
+# A citation [n] of answer t links to #cite-t-n. The script shows the sources of that answer
+# (the panel keeps every answer's cards; the newest are shown), marks the card and scrolls to
+# it, without leaving the page.
 HEAD = """
 <script>
 document.addEventListener("click", function (event) {
@@ -54,6 +56,8 @@ document.addEventListener("click", function (event) {
   event.stopPropagation();
   const card = document.getElementById(link.getAttribute("href").slice(1));
   if (!card) return;
+  const group = card.closest(".answer-sources");
+  document.querySelectorAll("#sources .answer-sources").forEach(function (el) { el.classList.toggle("past", el !== group); });
   document.querySelectorAll("#sources .source.active").forEach(function (el) { el.classList.remove("active"); });
   card.classList.add("active");
   card.scrollIntoView({ block: "nearest", behavior: "instant" });
@@ -67,25 +71,31 @@ SCROLL_TO_CITED = "() => { const p = document.querySelector('#article .cited'); 
 ALL = "All collections"
 
 
-def build_app(library: Library | Collections) -> gr.Blocks:
-    """The chat over one library, or over several collections with a chooser (all, or one)."""
+def build_app(library: Library | Collections, examples: list[str] | None = None) -> gr.Blocks:
+    """The chat over one library, or over several collections with a chooser (all, or one).
+    ``examples``: the questions offered under the box (default: made from the corpus and
+    checked to be answered, :func:`qa.examples.example_questions`)."""
+    if examples is None:
+        examples = example_questions(library)
     info = library.info()
     names = collection_names(library)
     several = len(names) > 1
     with gr.Blocks(title="corpus-qa") as demo:
         listed = f"{len(names)} collections ({html.escape(', '.join(names))}) · " if several else ""
         gr.Markdown(
-            f"### corpus-qa\n{listed}{info['articles']:,} articles · {info['paragraphs']:,} paragraphs · "
+            f"### corpus-qa\n{listed}{counted(info['articles'], 'article')} · {counted(info['paragraphs'], 'paragraph')} · "
             f"model {html.escape(info['model'])} · built {html.escape(info['built_at'])}",
             elem_id="header",
         )
-        cited = gr.State([])  # [(label, article_id, paragraph, hit id, collection)] of the last answer
+        # every answer of the conversation: {"turn", "cards", "choices": [(label, key, article, paragraph, hit id, collection)]}
+        answers = gr.State([])
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", elem_id="chat", height=520, sanitize_html=True, render_markdown=True)
                 question = gr.Textbox(placeholder="Ask a question about the corpus…", show_label=False, elem_id="question", submit_btn=True)
                 collection = gr.Dropdown([ALL, *names], value=ALL, label="Collection", elem_id="collection", visible=several, interactive=True)
-                gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                if examples:
+                    gr.Examples(examples, inputs=question, label="Examples", elem_id="examples")
                 with gr.Accordion("Filters", open=False, elem_id="filters"):
                     with gr.Row():
                         source_filter = gr.Textbox(label="Sources", placeholder="sport/*, business/", elem_id="filter-source")
@@ -94,40 +104,48 @@ def build_app(library: Library | Collections) -> gr.Blocks:
                         meta_filter = gr.Textbox(label="Metadata", placeholder="section=politics", elem_id="filter-meta")
                 with gr.Accordion("Settings", open=False):
                     mode = gr.Radio(list(MODES), value="hybrid", label="Search mode")
-                    passages = gr.Slider(1, 20, value=5, step=1, label="Passages to quote from")
+                    passages = gr.Slider(1, 20, value=PASSAGES, step=1, label="Passages to quote from")
             with gr.Column(scale=2):
                 sources = gr.HTML("<p>Sources of the answer appear here.</p>", elem_id="sources", label="Sources")
                 article_choice = gr.Dropdown([], label="Open article", elem_id="open-article", interactive=True)
                 article = gr.HTML("", elem_id="article")
 
-        def on_submit(message: str, history: list, mode_: str, k: float, sources_: str, since_: str, until_: str, meta_: str, collection_: str | None) -> Iterator[tuple[Any, ...]]:
+        def on_submit(message: str, history: list, mode_: str, k: float, sources_: str, since_: str, until_: str, meta_: str, collection_: str | None, answers_: list) -> Iterator[tuple[Any, ...]]:
             history = list(history or [])
             past = list(history)
+            # this answer's number in the conversation; a cleared or shortened chat drops the answers it lost
+            turn = 1 + sum(1 for m in past if isinstance(m, dict) and m.get("role") == "user")
+            earlier = [a for a in (answers_ or []) if a["turn"] < turn]
             history.append({"role": "user", "content": message})
             history.append({"role": "assistant", "content": "…"})
-            yield history, "", gr.update(), []
+            yield history, "", gr.update(), earlier
             where = filter_clauses(sources_, since_, until_, meta_)
             chosen = member(library, collection_)
-            for reply in respond(chosen, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{n}", where=where):
+            for reply in respond(chosen, message, past, mode=mode_, k=int(k), cite=lambda n: f"#cite-{turn}-{n}", where=where):
                 history[-1] = {"role": "assistant", "content": reply.markdown}
                 if reply.final and reply.answer is not None:
-                    cards, choices = sources_html(reply.answer, several)
-                    yield history, cards, gr.update(choices=[c[0] for c in choices], value=None), choices
+                    cards, choices = sources_html(reply.answer, several, turn)
+                    now = [*earlier, {"turn": turn, "cards": cards, "choices": choices}]
+                    yield history, sources_panel(now), gr.update(choices=article_choices(now), value=None), now
                 else:
-                    yield history, passages_html(reply.passages), gr.update(), []
+                    yield history, passages_html(reply.passages) + sources_panel(earlier, newest_shown=False), gr.update(), earlier
 
-        question.submit(
-            on_submit, [question, chatbot, mode, passages, source_filter, since, until, meta_filter, collection], [chatbot, sources, article_choice, cited],
+        # the box is emptied as the question is taken (the question travels in a state), so a
+        # question typed while an answer streams is never cleared by the end of the earlier one
+        asked = gr.State("")
+        question.submit(lambda text: ("", text), question, [question, asked], api_visibility="private", queue=False).then(
+            on_submit, [asked, chatbot, mode, passages, source_filter, since, until, meta_filter, collection, answers], [chatbot, sources, article_choice, answers],
             api_visibility="private",
-        ).then(lambda: "", None, question, api_visibility="private")
+        )
 
-        def on_open(label: str | None, choices: list) -> str:
-            for item in choices:
-                if item[0] == label:
-                    return article_html(member(library, item[4]), item[1], item[2], item[3])
+        def on_open(key: str | None, answers_: list) -> str:
+            for answer in answers_ or []:
+                for item in answer["choices"]:
+                    if item[1] == key:
+                        return article_html(member(library, item[5]), item[2], item[3], item[4])
             return ""
 
-        article_choice.change(on_open, [article_choice, cited], article, api_visibility="private").then(
+        article_choice.change(on_open, [article_choice, answers], article, api_visibility="private").then(
             None, None, None, js=SCROLL_TO_CITED
         )
 
@@ -170,10 +188,10 @@ def filter_clauses(sources: str, since: str, until: str, meta: str) -> list[str]
     return clauses
 
 
-def _card(number: int, hit: Hit, several: bool = False) -> str:
+def _card(turn: int, number: int, hit: Hit, several: bool = False) -> str:
     where = html.escape(shown_source(hit, several))
     return (
-        f'<div class="source" id="cite-{number}">'
+        f'<div class="source" id="cite-{turn}-{number}">'
         f'<div class="head">[{number}] {html.escape(hit.title)} · paragraph {hit.paragraph}</div>'
         f'<div class="path">{where}</div>'
         + (f'<div class="path also-in">also in {html.escape(", ".join(hit.also_in))}</div>' if hit.also_in else "")
@@ -181,8 +199,10 @@ def _card(number: int, hit: Hit, several: bool = False) -> str:
     )
 
 
-def sources_html(answer: Answer, several: bool = False) -> tuple[str, list[tuple[str, str, int, str, str | None]]]:
-    """The sources panel of an answer, and the articles it can open (``several``: name each source's collection)."""
+def sources_html(answer: Answer, several: bool = False, turn: int = 1) -> tuple[str, list[tuple[str, str, str, int, str, str | None]]]:
+    """The source cards of answer number ``turn`` (ids ``cite-TURN-N``), and the articles it can
+    open as ``(label, key, article id, paragraph, hit id, collection)`` (``several``: name each
+    source's collection)."""
     if answer.answered:
         hits = {q.citation: q.hit for q in reversed(answer.quotes)}
         numbered = [(s.number, hits[s.number]) for s in answer.sources]
@@ -190,8 +210,29 @@ def sources_html(answer: Answer, several: bool = False) -> tuple[str, list[tuple
     else:
         numbered = list(enumerate(answer.closest, start=1))
         intro = f'<p class="declined">{html.escape(NOT_IN_CORPUS)} {html.escape(CLOSEST)}</p>'
-    choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", h.article_id, h.paragraph, h.id, h.collection) for n, h in numbered]
-    return intro + "".join(_card(n, h, several) for n, h in numbered), choices
+    choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", f"{turn}-{n}", h.article_id, h.paragraph, h.id, h.collection) for n, h in numbered]
+    return intro + "".join(_card(turn, n, h, several) for n, h in numbered), choices
+
+
+def sources_panel(answers: list[dict], *, newest_shown: bool = True) -> str:
+    """Every answer's cards, each answer in its own group; only the newest is shown until a
+    citation of another answer is clicked (the page's script switches the group)."""
+    parts = []
+    for i, answer in enumerate(answers):
+        shown = newest_shown and i == len(answers) - 1
+        head = f'<p class="answer-head">Sources of answer {answer["turn"]}</p>' if len(answers) > 1 else ""
+        parts.append(f'<div class="answer-sources{"" if shown else " past"}" id="answer-{answer["turn"]}">{head}{answer["cards"]}</div>')
+    return "".join(parts)
+
+
+def article_choices(answers: list[dict]) -> list[tuple[str, str]]:
+    """The "Open article" menu: the sources of every answer, newest answer first, as (label, key)."""
+    several = len(answers) > 1
+    return [
+        (f"Answer {answer['turn']} · {label}" if several else label, key)
+        for answer in reversed(answers)
+        for label, key, *_ in answer["choices"]
+    ]
 
 
 def passages_html(hits) -> str:
@@ -212,8 +253,30 @@ def article_html(library: Library, article_id: str, paragraph: int, hit_id: str)
     return "".join(parts)
 
 
+def counted(n: int, noun: str) -> str:
+    """"1 article", "2,225 articles"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def warm(library: Library | Collections, question: str) -> threading.Thread:
+    """Load what a first answer needs (the encoder, the tagger) in the background while the
+    server starts, by answering one question."""
+
+    def run() -> None:
+        try:
+            library.ask(question)
+        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the first answer slower
+            log.debug("warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> gr.Blocks:
-    demo = build_app(library)
+    examples = example_questions(library)
+    warm(library, examples[0] if examples else "What is this corpus about?")
+    demo = build_app(library, examples)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=gr.themes.Default(), show_error=True, **kwargs)
     return demo

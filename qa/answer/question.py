@@ -383,42 +383,73 @@ def resolve_followup(question: str, history: Sequence[Any]) -> str:
     """The search query for ``question`` in a conversation.
 
     An elliptical follow-up ("Who led it?", "and when?") is searched together
-    with the user's previous question; a self-contained one is searched alone.
-    ``history`` is in the chat messages format (``{"role", "content"}``);
-    ``(user, assistant)`` pairs are accepted too.
+    with the user's earlier questions back to the last self-contained one ("Who
+    led the rebellion?" → "When did that happen?" → "How did they find out?"
+    searches all three); a self-contained one is searched alone. ``history`` is
+    in the chat messages format (``{"role", "content"}``); ``(user, assistant)``
+    pairs are accepted too.
     """
-    previous = _previous_user_turns(history)
-    if not previous:
+    if not _elliptical(question):
         return question
+    context: list[str] = []
+    for turn in reversed(_previous_user_turns(history)[-MAX_CONTEXT_TURNS:]):
+        context.insert(0, turn)
+        if not _elliptical(turn):
+            break
+    return " ".join([*context, question])
+
+
+#: How many earlier questions a chain of follow-ups reaches back to.
+MAX_CONTEXT_TURNS = 4
+
+
+def _elliptical(question: str) -> bool:
+    """Whether a question leans on the conversation: it refers back ("it", "that") or says
+    almost nothing of its own ("and when?")."""
     words = lower_words(question)
     content = [w for w in words if w not in _FILLER and w not in _ANAPHORA]
-    elliptical = any(w in _ANAPHORA for w in words) or len(content) <= 2
-    if not elliptical:
-        return question
-    return f"{previous[-1]} {question}"
+    return any(w in _ANAPHORA for w in words) or len(content) <= 2
 
 
 def conversation_turns(history: Sequence[Any]) -> list[dict[str, str]]:
     """The text turns of a chat history, as ``{"role", "content"}`` messages.
 
-    Accepts the chat messages format and ``(user, assistant)`` pairs; turns that
-    are not text (files, components) are left out. Raises :class:`QueryError`
-    when ``history`` is not a list at all.
+    Accepts the chat messages format, whose content is a string or, as Gradio's
+    Chatbot sends it, a list of parts (``{"type": "text", "text": …}``, files and
+    components), and ``(user, assistant)`` pairs. Only text is kept: a turn of files
+    alone is left out. Raises :class:`QueryError` when ``history`` is not a list at all.
     """
     if history is None:
         return []
     if not isinstance(history, (list, tuple)):
         raise QueryError(f"a chat history must be a list of messages, not {type(history).__name__}")
     turns: list[dict[str, str]] = []
+
+    def add(role: str, content: Any) -> None:
+        text = _text_of(content)
+        if text:
+            turns.append({"role": role, "content": text})
+
     for item in history:
         if isinstance(item, dict):
-            if item.get("role") in ("user", "assistant") and isinstance(item.get("content"), str):
-                turns.append({"role": item["role"], "content": item["content"]})
+            if item.get("role") in ("user", "assistant"):
+                add(item["role"], item.get("content"))
         elif isinstance(item, (list, tuple)) and len(item) == 2:
             for role, content in zip(("user", "assistant"), item):
-                if isinstance(content, str):
-                    turns.append({"role": role, "content": content})
+                if isinstance(content, str):  # a tuple in a pair is a file: (path, alt text)
+                    add(role, content)
     return turns
+
+
+def _text_of(content: Any) -> str:
+    """The text of a message's content: a string, a text part, or the text parts of a list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return content["text"] if content.get("type", "text") == "text" and isinstance(content.get("text"), str) else ""
+    if isinstance(content, (list, tuple)):
+        return "\n".join(text for text in (_text_of(part) for part in content) if text)
+    return ""
 
 
 def already_quoted(history: Sequence[Any]) -> set[str]:

@@ -119,7 +119,11 @@ def parse_location(location: str) -> tuple[str, str]:
     return uri, name
 
 
-def _client(uri: str):
+def _client(uri: str, *, create: bool = False):
+    """A client of the Milvus at ``uri``; a Milvus Lite file is made only when ``create`` (a
+    build): reading one that does not exist is an error that leaves nothing behind."""
+    if not uri.startswith("http") and not create and not Path(uri).is_file():
+        raise IndexNotFoundError(f"no Milvus Lite file at {uri}; create one with `corpus build SOURCES --index milvus:{uri}`")
     try:
         with warnings.catch_warnings():  # Milvus Lite 2.5 imports pkg_resources, which warns on import
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -419,7 +423,7 @@ class MilvusBackend(Backend):
     def __init__(self, location: str) -> None:
         self.location = location
         self.uri, self.name = parse_location(location)
-        self.client = _client(self.uri)
+        self.client = _client(self.uri, create=True)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -55,6 +55,8 @@ class Outcome:
     quote_words: int
     quotes: tuple[str, ...] = ()
     cited: tuple[str, ...] = field(default=())  # "article ¶n" of each quote
+    bold: tuple[str, ...] = ()  # the answer spans shown in bold, quote by quote
+    in_bold: bool = False  # a gold answer is inside one of them
 
     def detail(self, threshold: float) -> dict:
         q = self.question
@@ -70,6 +72,8 @@ class Outcome:
             "in_quote": self.in_quote,
             "quotes": list(self.quotes),
             "cited": list(self.cited),
+            "bold": list(self.bold),
+            "in_bold": self.in_bold,
         }
 
 
@@ -176,6 +180,7 @@ def outcome(question: Question, draft) -> Outcome:
     quoted = " ".join(x.text for x in draft.quotes)
     in_quote = bool(question.answers) and contains_answer(quoted, question.answers)
     words = sum(len(x.text.split()) for x in draft.quotes)
+    bold = tuple(" ".join(x.answer_text.split()) for x in draft.quotes if x.answer_text)
     return Outcome(
         question,
         rank,
@@ -184,6 +189,8 @@ def outcome(question: Question, draft) -> Outcome:
         words,
         tuple(" ".join(x.text.split()) for x in draft.quotes),
         tuple(f"{x.hit.article_id} ¶{x.hit.paragraph}" for x in draft.quotes),
+        bold,
+        bool(question.answers) and any(contains_answer(b, question.answers) for b in bold),
     )
 
 
@@ -260,6 +267,8 @@ def figures(outcomes: Sequence[Outcome], threshold: float) -> dict[str, float]:
         "recall@1": share([o for o in answerable if o.rank == 1], answerable),
         "recall@5": share([o for o in answerable if o.rank is not None and o.rank <= 5], answerable),
         "answer_in_quote": share([o for o in answered if o.in_quote], answerable),
+        # of the answered questions, those whose answer span in bold holds the gold answer
+        "answer_in_bold": share([o for o in answered if o.in_bold], answered),
         "mean_quote_words": round(sum(o.quote_words for o in answered) / len(answered), 1) if answered else 0.0,
         "answered_rate": share(answered, answerable),
         "abstain_rate": share([o for o in impossible if o.confidence < threshold], impossible),

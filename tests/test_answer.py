@@ -288,3 +288,38 @@ def test_eval_qa_rejects_a_file_that_is_not_squad(tmp_path):
     path.write_text('{"nothing": 1}')
     result = CliRunner().invoke(app, ["eval-qa", str(path)])
     assert result.exit_code == 1 and "not a SQuAD-format file" in result.output
+
+
+@pytest.mark.parametrize(
+    "text, question, bold",
+    [
+        (
+            "Viking sword found by detectorist\n\nA Viking sword that was forged in about 950 AD was found in June by a metal detectorist "
+            "in a field near York, the museum said.\n",
+            "When was the Viking sword forged?",
+            "950 AD",
+        ),
+        (
+            "Gardener wins indoor title\n\nJason Gardener won the 60m title in Birmingham this season with a time of 6.51 seconds, "
+            "the fastest by a British sprinter indoors.\n",
+            "What was Jason Gardener's winning time in Birmingham?",
+            "6.51 seconds",
+        ),
+        (
+            "Station opens in Dunmore\n\nThe new railway station in Dunmore opened on Monday. The station cost 2.4m pounds, "
+            "paid for by the council and a government grant.\n",
+            "How much did the station cost?",
+            "2.4m pounds",
+        ),
+        (
+            "Airline results\n\nThe airline said its deal with the bank was worth $3.36bn, the largest in its history.\n",
+            "How much was the airline's deal with the bank worth?",
+            "$3.36bn",
+        ),
+    ],
+)
+def test_the_bold_span_is_the_precise_answer_with_its_unit(tmp_path, text, question, bold):
+    with _one_article_library(tmp_path, "story.txt", text) as lib:
+        answer = lib.ask(question)
+    assert answer.answered, answer.text
+    assert answer.quotes[0].answer_text is not None and bold in answer.quotes[0].answer_text, answer.quotes[0].answer_text

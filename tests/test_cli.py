@@ -42,7 +42,8 @@ def test_sources_read_as_named_with_no_path_of_this_machine(tmp_path, monkeypatc
     with Library.open(index) as lib:
         answer = lib.ask("How did the council vote on the harbour wall?")
         cards, choices = sources_html(answer)
-        outputs += [cards, article_html(lib, choices[0][1], choices[0][2], choices[0][3])]
+        _, _, article_id, paragraph, hit_id, _ = choices[0]
+        outputs += [cards, article_html(lib, article_id, paragraph, hit_id)]
     for output in outputs:
         assert "newsroom/politics/vote.txt" in output and str(tmp_path) not in output, output
 

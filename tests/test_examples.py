@@ -37,15 +37,16 @@ def test_the_seed_keeps_its_hand_written_questions(seed_lib):
 
 @pytest.fixture(scope="module")
 def bbc_lib(tmp_path_factory, embedder):
-    from .conftest import shared_data
-
+    """Fifty BBC articles, ten of each section: a small corpus of one's own."""
     import shutil
+
+    from .conftest import shared_data
 
     bbc = shared_data("bbc_news", "bbc")
     docs = tmp_path_factory.mktemp("bbc-examples")
     for category in ("business", "entertainment", "politics", "sport", "tech"):
         (docs / category).mkdir()
-        for n in (10, 30, 50, 70):
+        for n in range(10, 101, 10):
             shutil.copy(bbc / category / f"{n:03d}.txt", docs / category)
     index = tmp_path_factory.mktemp("bbc-examples-index") / "index"
     build([docs], index)
@@ -62,3 +63,33 @@ def test_a_corpus_of_ones_own_gets_examples_it_answers(bbc_lib, monkeypatch):
     # made once per generation: a restart reads them back without asking anything
     monkeypatch.setattr(type(bbc_lib), "ask", lambda *a, **k: pytest.fail("asked again"))
     assert example_questions(bbc_lib) == examples
+
+
+OFF_TOPIC = [
+    # general knowledge
+    "What is the capital of France?",
+    "Who wrote Hamlet?",
+    "What is the boiling point of water?",
+    "Who discovered penicillin?",
+    "What is the speed of light?",
+    # other places
+    "Who is the president of Brazil?",
+    "What is the population of Tokyo?",
+    "What is the largest city in Canada?",
+    "Who is the mayor of Paris?",
+    "What language is spoken in Brazil?",
+    "What is the currency of Japan?",
+    # other topics
+    "How many moons does Jupiter have?",
+    "When did the Titanic sink?",
+    "Who won the 2018 World Cup?",
+    "Who painted the Mona Lisa?",
+    "How many people died in the 2004 tsunami in Sri Lanka?",
+    "Which team won the Super Bowl?",
+]
+
+
+@pytest.mark.slow
+def test_off_topic_questions_are_declined_on_a_small_corpus(bbc_lib):
+    answered = {q: bbc_lib.ask(q) for q in OFF_TOPIC}
+    assert [(q, a.quotes[0].text) for q, a in answered.items() if a.answered] == []

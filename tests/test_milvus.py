@@ -111,6 +111,9 @@ def test_milvus_locations_are_checked(tmp_path):
         Library.open(f"milvus:{tmp_path / 'x.sqlite'}")
     with pytest.raises(IndexNotFoundError):
         Library.open(f"milvus:{tmp_path / 'empty.db'}")
+    with pytest.raises(IndexNotFoundError, match="no Milvus Lite file"):
+        Library.open(f"milvus:{tmp_path / 'nowhere' / 'nope.db'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # reading made nothing: no file, no folder
     with pytest.raises(CorpusError, match="not a Milvus name"):
         Library.open("milvus://localhost:19530/bad-name")
 

@@ -159,6 +159,57 @@ def test_make_run_serves_the_users_own_index_as_it_is(tmp_path, embedder):
         proc.wait(timeout=30)
 
 
+def _call(server: str, api: str, data: list) -> tuple[str, str]:
+    """An API call as any HTTP client makes it; the event that ended it and its data."""
+    import json
+
+    request = urllib.request.Request(f"{server}gradio_api/call/{api}", json.dumps({"data": data}).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{server}gradio_api/call/{api}/{event_id}", timeout=120) as response:
+        lines = response.read().decode().splitlines()
+    events = [line.split(":", 1)[1].strip() for line in lines if line.startswith("event:")]
+    data = [line.split(":", 1)[1].strip() for line in lines if line.startswith("data:")]
+    return events[-1], data[-1]
+
+
+def test_user_errors_through_the_api_are_one_line_in_the_client_and_the_log(seed_index, tmp_path):
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", "from qa.cli import main; main()", "serve", "--index", str(seed_index), "--port", str(port)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    try:
+        server = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                urllib.request.urlopen(server + "gradio_api/info", timeout=5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        calls = [
+            ("ask_filtered", ["How many people did ISIS execute?", [], ["since=yesterday"]], "yesterday"),
+            ("ask_filtered", ["How many people did ISIS execute?", [], ["no equals sign"]], "key=value"),
+            ("ask_collection", ["How many people did ISIS execute?", [], "nowhere", []], "nowhere"),
+            ("ask", ["   ", []], ""),
+            ("ask", ["How many people did ISIS execute?", "not a list"], "history"),
+        ]
+        for api, data, words in calls:
+            event, message = _call(server, api, data)
+            assert event == "error" and words in message and "Traceback" not in message, (api, message)
+        event, message = _call(server, "ask", ["How many people did ISIS execute?", []])
+        assert event == "complete" and "58" in message
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    written = log.read_text()
+    assert "Traceback" not in written, written
+    assert written.count("refused") == len(calls), written
+
+
 def test_serve_warns_before_binding_another_address(seed_index):
     from typer.testing import CliRunner
 

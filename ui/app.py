@@ -10,18 +10,19 @@ page; the page loads nothing from outside the server.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from corpus.errors import QueryError  # noqa: E402
+from corpus.errors import CorpusError, QueryError  # noqa: E402
 from qa.answer import CLOSEST, NOT_IN_CORPUS, PASSAGES, Answer  # noqa: E402
 from qa.chat import respond  # noqa: E402
 from qa.collections import Collections, collection_names  # noqa: E402
@@ -149,15 +150,18 @@ def build_app(library: Library | Collections, examples: list[str] | None = None)
             None, None, None, js=SCROLL_TO_CITED
         )
 
+        @user_errors("/ask")
         def ask(question: str, history: list[dict] | None = None) -> dict:
             """Answer a question from the corpus: verbatim quotes with numbered sources, or a decline."""
             return library.ask(question, history or []).to_dict()
 
+        @user_errors("/ask_filtered")
         def ask_filtered(question: str, history: list[dict] | None = None, where: list[str] | None = None) -> dict:
             """``/ask`` with filter clauses such as ``source=sport/*``, ``since=2005-01``, ``section=politics``
             (a separate endpoint: an HTTP call must send every input, so ``/ask`` keeps its two)."""
             return library.ask(question, history or [], where=where or None).to_dict()
 
+        @user_errors("/ask_collection")
         def ask_collection(question: str, history: list[dict] | None = None, collection: str | None = None, where: list[str] | None = None) -> dict:
             """``/ask_filtered`` in one collection (by name; empty or "All collections": all of them)."""
             return member(library, collection).ask(question, history or [], where=where or None).to_dict()
@@ -166,6 +170,25 @@ def build_app(library: Library | Collections, examples: list[str] | None = None)
         gr.api(ask_filtered, api_name="ask_filtered")
         gr.api(ask_collection, api_name="ask_collection")
     return demo
+
+
+def user_errors(route: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An API function whose user errors (a malformed filter, an unknown collection, an empty
+    question) reach the client as Gradio's error with the one-line message, and the server's
+    log as one line, never a traceback."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except CorpusError as exc:
+                log.warning("%s refused: %s", route, exc)
+                raise gr.Error(str(exc), print_exception=False) from None
+
+        return call
+
+    return wrap
 
 
 def member(library: Library | Collections, name: str | None) -> Library | Collections:

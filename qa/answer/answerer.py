@@ -283,7 +283,7 @@ def choose_quotes(analysis: Analysis, probabilities: np.ndarray) -> tuple[list[Q
             sources.append(Source.of(number_of[hit.key], hit))
         span = None
         for i in sorted(group, key=lambda i: -probabilities[i]):
-            found = answer_span(sentences[i], hit.highlights)
+            found = answer_span(sentences[i], hit.highlights, hit.text)
             if found:
                 span = (found[0] - a, found[1] - a)
                 break

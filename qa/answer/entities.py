@@ -39,6 +39,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"[£$€¥]\s?\d[\d,.]*(?:\s?(?:m|bn|k|million|billion|trillion|thousand)\b)?", re.I), "MONEY"),
     (re.compile(r"\b\d[\d,.]*\s?(?:m|bn|million|billion|trillion)?\s?(?:dollars|pounds|euros|yen|p|pence|cents)\b", re.I), "MONEY"),
     (re.compile(r"\b\d[\d,.]*\s?(?:%|per ?cent|percent)", re.I), "PERCENT"),
+    (_ERA := re.compile(r"\b\d{1,4}\s?(?:AD|BC|BCE|CE)\b"), "DATE"),
     (re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s(?:{_MONTHS})(?:\s\d{{4}})?\b|\b(?:{_MONTHS})\s\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s\d{{4}})?\b"), "DATE"),
     (re.compile(r"\b(?:1[5-9]|20)\d{2}\b"), "DATE"),
     (
@@ -154,7 +155,7 @@ class Tagger:
         with self._lock_nlp:
             docs = list(self._nlp.pipe(texts, batch_size=16))
         for text, doc in zip(texts, docs):
-            spans = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            spans = _exact_amounts([(e.start_char, e.end_char, e.label_) for e in doc.ents], text)
             taken = bytearray(len(text))
             for a, b, _ in spans:
                 taken[a:b] = b"\x01" * (b - a)
@@ -163,6 +164,26 @@ class Tagger:
             spans += [s for s in rule_spans(text, names=True) if s[2] == "PERSON_NOUN" or not any(taken[s[0] : s[1]])]
             out.append(sorted(spans))
         return out
+
+
+#: spaCy labels a sum or a share may wrongly carry ("2.4m pounds" as a weight) or cut short ("£2.4m" as "2.4").
+_NUMERIC = {"MONEY", "PERCENT", "QUANTITY", "CARDINAL"}
+
+
+def _exact_amounts(spans: list[Span], text: str) -> list[Span]:
+    """spaCy's spans with its numbers read again where a pattern finds a sum of money, a
+    percentage or a year of an era: the currency sign, the scale and the unit are part of
+    the amount, and the pattern's label wins ("£2.4m", "2.4m pounds", "500,000 euros" are
+    sums of money, "950 AD" a date)."""
+    for a, b, label in rule_spans(text, names=False):
+        if label not in ("MONEY", "PERCENT") and not (label == "DATE" and _ERA.fullmatch(text, a, b)):
+            continue
+        overlapping = [s for s in spans if s[0] < b and a < s[1]]
+        if not overlapping or any(s[2] not in _NUMERIC for s in overlapping):
+            continue
+        spans = [s for s in spans if s not in overlapping]
+        spans.append((min(a, *(s[0] for s in overlapping)), max(b, *(s[1] for s in overlapping)), label))
+    return sorted(spans)
 
 
 def _import_spacy():

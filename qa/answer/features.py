@@ -106,6 +106,7 @@ class Sentence:
     end: int
     candidates: tuple[tuple[int, int], ...]  # spans (in the hit's text) of new candidates of the asked-for kind
     primary: bool = False  # one of them has exactly the asked-for label
+    labels: tuple[str, ...] = ()  # per candidate: its label
     # the sentences before and after it in its article, when among the passages' sentences
     # (news paragraphs are often one sentence long: the answer is in the next paragraph)
     prev: int | None = None
@@ -138,6 +139,8 @@ class Analysis:
     ordinals_article: np.ndarray | None = None
     #: some passage holds a candidate of the label the question asks for exactly (a sum of money)
     exact_found: bool = True
+    #: per sentence: its article's passages hold some word of some name the question gives
+    name_words_article: np.ndarray | None = None
 
     def missing(self, best: int) -> str | None:
         """What the evidence lacks that the question takes as given, if anything: every word
@@ -158,6 +161,11 @@ class Analysis:
             return "the passages do not mention " + ", ".join(f"“{n}”" for n in sorted(q.ordinals))
         if q.names and not self.any_name_found:
             return "the passages do not mention " + ", ".join(f"“{n}”" for n in q.names)
+        if q.names and self.name_words_article is not None and not self.name_words_article[best]:
+            # "What is the capital of France?" over a corpus that names France elsewhere: the
+            # best sentence's article has no word of any name the question gives, so it speaks
+            # of another place ("the capital, Kampala"); a small corpus has nothing closer
+            return "the passages quoted do not mention " + ", ".join(f"“{n}”" for n in q.names)
         if q.wants and not any(s.candidates for s in self.sentences):
             return f"the passages hold nothing of the kind the question asks for ({q.wh})"
         if q.exact and not self.exact_found:
@@ -252,8 +260,8 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     sentences: list[Sentence] = []
     for h_index, hit in enumerate(hits):
         for s_index, (a, b) in enumerate(kept[h_index]):
-            cands, primary = _new_candidates(hit.text, paragraph_spans[h_index], a, b, info)
-            sentences.append(Sentence(h_index, s_index, a, b, cands, primary))
+            cands, labels = _new_candidates(hit.text, paragraph_spans[h_index], a, b, info)
+            sentences.append(Sentence(h_index, s_index, a, b, cands, any(label in info.wants for label in labels), labels=labels))
     _link_neighbours(sentences, hits)
     n = len(sentences)
     empty = np.zeros(0)
@@ -328,6 +336,20 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         article_stems[a] = article_stems.get(a, set()) | st
         article_text[a] = article_text.get(a, h.title) + "\n" + h.text
     art_names = [names_covered(article_stems[a]) for a in article_of]
+
+    name_words = {t for ns in name_stems for t in ns}
+    for group in _country_aliases(corpus):  # "britain" meets "the UK", "US casinos" meets "In America"
+        if name_words & group:
+            name_words |= group
+
+    def some_name_word(stems: set[str]) -> bool:
+        # a word of a name, or one sharing its first five letters: "australian" meets "Australia's"
+        if not name_words:  # names of stop words only ("US"): nothing to look for
+            return True
+        heads = {t[:5] for t in stems if len(t) >= 5}
+        return any(t in stems or (len(t) >= 5 and t[:5] in heads) for t in name_words)
+
+    art_name_words = [some_name_word(article_stems[a]) for a in article_of]
     art_rarest = [max((w for t, w in terms.items() if t not in article_stems[a]), default=0.0) / 10.0 for a in article_of]
     art_missing = [1.0 - share(article_stems[a]) for a in article_of]
     art_numbers = [numbers_covered(article_text[a]) for a in article_of]
@@ -409,7 +431,20 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
         any_term_found,
         np.array(art_ordinals)[by_hit],
         exact_found,
+        np.array(art_name_words)[by_hit],
     )
+
+
+#: Names of the countries news writes in several ways (each group is one country).
+COUNTRY_ALIASES = (
+    ("uk", "britain", "british", "england", "english", "united kingdom"),
+    ("us", "usa", "america", "american", "united states"),
+)
+
+
+def _country_aliases(corpus: Passages) -> list[set[str]]:
+    """:data:`COUNTRY_ALIASES` as the corpus stems them."""
+    return [set().union(*(corpus.stems(name) for name in group)) for group in COUNTRY_ALIASES]
 
 
 def _soft_matches(
@@ -519,27 +554,45 @@ def _kind(labels: frozenset[str]) -> frozenset[str]:
     return frozenset(kind)
 
 
-def _new_candidates(text: str, spans: Sequence[Span], a: int, b: int, info: QuestionInfo) -> tuple[tuple[tuple[int, int], ...], bool]:
+def _new_candidates(text: str, spans: Sequence[Span], a: int, b: int, info: QuestionInfo) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...]]:
+    """The new candidates of the asked-for kind in ``text[a:b]``, exact labels first, and their labels."""
     if not info.wants:
-        return (), False
+        return (), ()
     kind = _kind(info.wants)
     found = [(s, e, label) for s, e, label in spans if a <= s and e <= b and label in kind and _is_new(text[s:e], info)]
-    # exact labels first, so the answer span prefers them
     found.sort(key=lambda c: (c[2] not in info.wants, c[0]))
-    return tuple((s, e) for s, e, _ in found), any(label in info.wants for _, _, label in found)
+    return tuple((s, e) for s, e, _ in found), tuple(label for _, _, label in found)
 
 
 def _any_new_entity(text: str, spans: Sequence[Span], a: int, b: int, info: QuestionInfo) -> bool:
     return any(a <= s and e <= b and label not in ("ORDINAL",) and _is_new(text[s:e], info) for s, e, label in spans)
 
 
-def answer_span(sentence: Sentence, highlights: Sequence[tuple[int, int]] = ()) -> tuple[int, int] | None:
-    """The candidate of a sentence most likely to be the answer: the one nearest the
-    question's words in it (its hit's highlights), else the first; offsets in the hit's text."""
+def answer_span(sentence: Sentence, highlights: Sequence[tuple[int, int]] = (), text: str = "") -> tuple[int, int] | None:
+    """The candidate of a sentence most likely to be the answer, in the hit's text: of the
+    dates and times the most precise (a year or a day before a month alone, a time in
+    figures before "this season"; ``text`` is the hit's text), then the one nearest the
+    question's words in it (its hit's highlights), then the first."""
     if not sentence.candidates:
         return None
     marks = [(x + y) / 2 for x, y in highlights if sentence.start <= x < sentence.end]
-    if not marks:
-        return sentence.candidates[0]
-    # candidates come exact labels first; among equals, the nearest to the question's words
-    return min(enumerate(sentence.candidates), key=lambda ic: (ic[0] > 0 and not sentence.primary, min(abs((ic[1][0] + ic[1][1]) / 2 - m) for m in marks)))[1]
+    labels = sentence.labels or ("",) * len(sentence.candidates)
+
+    def rank(i: int) -> tuple:
+        a, b = sentence.candidates[i]
+        distance = min((abs((a + b) / 2 - m) for m in marks), default=0.0)
+        precision = _precision(text[a:b]) if text and labels[i] in ("DATE", "TIME") else 2
+        return (-precision, distance, i)
+
+    return sentence.candidates[min(range(len(sentence.candidates)), key=rank)]
+
+
+_MONTH_NAME = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I)
+
+
+def _precision(candidate: str) -> int:
+    """How precisely a candidate states its answer: figures (a year, a day, 7.96 seconds) 2,
+    a month named 1, words alone ("this season", "Sunday") 0."""
+    if any(c.isdigit() for c in candidate):
+        return 2
+    return 1 if _MONTH_NAME.search(candidate) else 0

@@ -141,7 +141,7 @@ def eval_qa_command(
     if as_json:
         print_json(result)
         return
-    columns = ("threshold", "recall@1", "recall@5", "answer_in_quote", "mean_quote_words", "answered_rate", "abstain_rate")
+    columns = ("threshold", "recall@1", "recall@5", "answer_in_quote", "answer_in_bold", "mean_quote_words", "answered_rate", "abstain_rate")
     if details:
         for item in result["questions"]:
             verdict = "answered" if item["answered"] else "declined"
@@ -150,6 +150,8 @@ def eval_qa_command(
             out.print(f"    gold {item['gold']} rank {item['rank']} · {verdict} ({item['confidence']}){mark} · answer {item['answer']!r}", markup=False, soft_wrap=True)
             for quote, cited in zip(item["quotes"], item["cited"]):
                 out.print(f"    “{quote}” — {cited}", markup=False, soft_wrap=True)
+            if item["bold"]:
+                out.print(f"    in bold: {' | '.join(item['bold'])}", markup=False, soft_wrap=True)
     table = Table(title=f"{questions_file.name}: {result['answerable']} answerable, {result['unanswerable']} unanswerable questions")
     table.add_column("")
     for name in columns:

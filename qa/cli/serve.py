@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,8 @@ def serve(
             raise ValueError(f"port {port} on {host} is in use; choose another with --port")
     from ui.app import launch
 
+    # the server's log: one line per warning (a refused request, a model that would not load)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     err.print(f"chat at http://{host}:{port}  (Ctrl+C to stop)", markup=False)
     launch(lib, host=host, port=port)
 

@@ -178,6 +178,77 @@ def query_latency(index: Path | str, *, ask: bool) -> dict:
     return result
 
 
+STARTUP_RUNS = 5
+STARTUP_QUERY = "drowning dissenters in Mosul"
+STARTUP_QUESTION = "How much did the station cost?"
+
+
+def startup(index: Path | str, runs: int = STARTUP_RUNS) -> dict:
+    """Cold commands, each in a fresh process as a user runs them (median of ``runs``):
+    `corpus search` by keyword and hybrid, `corpus ask`; the same hybrid search and ask
+    with the query encoder PyTorch fp32 (as before the ONNX export) beside them; and the
+    chat: how long `corpus serve` takes to serve its page, and its first answer after that."""
+    corpus = [str(Path(sys.executable).with_name("corpus"))]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+
+    def cold(args: list[str], extra: dict | None = None, n: int = runs) -> dict:
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            subprocess.run([*corpus, *args, "--index", str(index)], cwd=ROOT, env={**env, **(extra or {})}, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+        return {"median_s": round(statistics.median(times), 2), "runs_s": [round(t, 2) for t in times]}
+
+    cold(["search", STARTUP_QUERY], n=1)  # the encoder's export, made once per model, is not a start's cost
+    torch_path = {"CORPUS_QUERY_ENCODER": "torch"}
+    figures = {
+        "search_keyword": cold(["search", STARTUP_QUERY, "--mode", "keyword"]),
+        "search_hybrid": cold(["search", STARTUP_QUERY]),
+        "ask": cold(["ask", STARTUP_QUESTION]),
+        "search_hybrid_torch": cold(["search", STARTUP_QUERY], torch_path, n=3),
+        "ask_torch": cold(["ask", STARTUP_QUESTION], torch_path, n=3),
+        "chat": [chat_first_answer(corpus, index, env) for _ in range(3)],
+    }
+    figures["chat_first_answer_median_s"] = round(statistics.median(c["first_answer_s"] for c in figures["chat"]), 2)
+    figures["chat_page_median_s"] = round(statistics.median(c["page_s"] for c in figures["chat"]), 2)
+    return figures
+
+
+def chat_first_answer(corpus: list[str], index: Path | str, env: dict) -> dict:
+    """Start `corpus serve`; the seconds until its page is served, and from then the first answer."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    start = time.perf_counter()
+    proc = subprocess.Popen([*corpus, "serve", "--index", str(index), "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/", timeout=5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - start > 300:
+                    raise RuntimeError("corpus serve did not start")
+                time.sleep(0.1)
+        page = time.perf_counter()
+        body = json.dumps({"data": [STARTUP_QUESTION, []]}).encode()
+        request = urllib.request.Request(url + "/gradio_api/call/ask", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            event = json.loads(response.read())["event_id"]
+        with urllib.request.urlopen(f"{url}/gradio_api/call/ask/{event}", timeout=120) as response:
+            response.read()
+        return {"page_s": round(page - start, 2), "first_answer_s": round(time.perf_counter() - page, 2)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _ms(fn, *args, **kwargs) -> float:
     start = time.perf_counter()
     fn(*args, **kwargs)
@@ -262,6 +333,7 @@ def run_bbc(workdir: Path) -> dict:
         "build": figures,
         "encoder": encoder,
         **query_latency_in_child(index, ask=True),
+        "startup": startup(index),
         "index_bytes_per_paragraph": round(index_bytes(index) / built["report"]["paragraphs"]),
     }
 
@@ -322,6 +394,21 @@ def summary(result: dict) -> str:
         lines.append(f"| torch fp32 | {e['torch_fp32_pps']} | 1 | 1 | {sci.get('torch', '–')} |")
         lines.append(f"| {e['fastest']} | {e['pps']} | {e['speedup']} | {e['mean_cosine']} | {sci.get('onnx-int8', '–')} |")
         lines.append("")
+    start = result.get("startup") or (sizes.get("10k") or {}).get("startup")
+    if start:
+        lines += [
+            f"Cold commands over the 10k index (a fresh process each, median of {len(start['ask']['runs_s'])}; "
+            "beside them the same with PyTorch as the query encoder, as before the ONNX export):",
+            "",
+            "| command | s | with PyTorch |",
+            "| --- | --- | --- |",
+            f"| corpus search (keyword) | {start['search_keyword']['median_s']} | |",
+            f"| corpus search (hybrid) | {start['search_hybrid']['median_s']} | {start['search_hybrid_torch']['median_s']} |",
+            f"| corpus ask | {start['ask']['median_s']} | {start['ask_torch']['median_s']} |",
+            f"| chat: page served after `corpus serve` | {start['chat_page_median_s']} | |",
+            f"| chat: first answer after the page | {start['chat_first_answer_median_s']} | |",
+            "",
+        ]
     for size, r in sizes.items():
         when = f" (measured {r['measured_at']})" if "measured_at" in r else ""
         lines.append(f"Stages of the {size} build{when} (s): " + ", ".join(f"{k} {v}" for k, v in r["build"]["stage_s"].items()))
@@ -333,7 +420,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=os.environ.get("SIZES") or "10k", help=f"comma-separated: {', '.join(SIZES)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--startup-only", action="store_true", help="only the cold commands and the chat's first answer, over the BBC index")
     args = parser.parse_args()
+    if args.startup_only:
+        from corpus import build
+
+        build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
+        result = json.loads((args.out / "latest.json").read_text()) if (args.out / "latest.json").exists() else {"machine": machine(), "sizes": {}}
+        result["startup"] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **startup(MATERIAL_INDEX)}
+        result.setdefault("when", result["startup"]["measured_at"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latest.json").write_text(json.dumps(result, indent=2))
+        (args.out / "latest.md").write_text(summary(result))
+        print(summary(result))
+        return
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:

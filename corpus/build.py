@@ -247,6 +247,7 @@ def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> li
             if item.meta.get("encoding"):
                 report.notes.append(f"{item.source}: not UTF-8, read as {item.meta['encoding']}")
         progress("read", len(articles), None)
+    progress("read", len(articles), len(articles))  # done: its clock stops while the model loads
     return list(articles.values())
 
 

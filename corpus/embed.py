@@ -582,7 +582,10 @@ def load_query_embedder(path: str | os.PathLike[str] | None = None) -> Embedder:
     """The encoder for queries and answers over an index built with the ``torch`` encoder:
     the fp32 ONNX export of the same weights (the same vectors; it starts in a fraction of a
     second, where importing PyTorch and sentence-transformers takes seconds), exported on
-    first use; PyTorch itself when the model cannot be exported."""
+    first use; PyTorch itself when the model cannot be exported, or when
+    ``$CORPUS_QUERY_ENCODER`` is ``torch``."""
+    if os.environ.get("CORPUS_QUERY_ENCODER") == "torch":
+        return load_embedder(path)
     key = _model_key(path) + "|query"
     with _cache_lock:
         if key in _cache:

@@ -18,6 +18,7 @@ from corpus.errors import QueryError
 from corpus.filters import Where
 
 from .answer import Answer, Source, conversation_turns, md_escape
+from .answer.render import snippet
 from .hits import Hit
 
 #: Given a source, the URL its citation opens (None: no link).
@@ -74,23 +75,41 @@ _CITATION = re.compile(r"(?<!\\)\[(\d+)\]")
 def render(answer: Answer, link: Link | None = None, cite: Callable[[int], str] | None = None) -> str:
     """The answer as chat Markdown; corpus text is escaped.
 
-    ``link`` gives the URL a source's line opens; ``cite`` the URL each ``[n]``
-    marker opens (corpus text has its brackets escaped, so only markers match).
+    ``link`` gives the URL a source's paragraph opens; ``cite`` the URL each ``[n]``
+    marker opens (corpus text has its brackets escaped, so only markers match). An
+    article's title is written once, with the paragraphs cited from it.
     """
     # what the answerer noticed (why it declined, a query cut short), as the command line prints it
     notes = "\n\n".join(f"*Note: {md_escape(n)}.*" for n in answer.notices)
     if answer.answered:
-        body = f"{answer.text}\n\n{notes}" if notes else answer.text
-    else:  # the decline stands out, with its reason; the passages below it are labelled as not an answer
-        first, _, rest = answer.text.partition("\n")
-        body = f"**{first}**\n\n{notes}\n{rest}" if notes else f"**{first}**\n{rest}"
-    lines = [body, "", "**Sources**" if answer.answered else "**Closest passages**"]
-    for source in answer.sources:
-        label = f"{md_escape(source.title)}, paragraph {source.paragraph}"
-        url = link(source) if link else None
-        lines.append(f"{source.number}. [{label}]({url})" if url else f"{source.number}. {label}")
+        lines = [f"{answer.text}\n\n{notes}" if notes else answer.text, "", "**Sources**", *_source_lines(answer.sources, link)]
+    else:  # the decline stands out, with its reason; each passage below it once, labelled as not an answer
+        first = answer.text.partition("\n")[0]
+        lines = [f"**{first}**", "", *([notes, ""] if notes else []), "**Closest passages** (not an answer)"]
+        previous = None
+        for source, hit in zip(answer.sources, answer.closest):
+            place = _paragraph(source, link) if source.title == previous else f"{md_escape(source.title)}, {_paragraph(source, link)}"
+            lines.append(f"- [{source.number}] “{md_escape(snippet(hit.text))}” — {place}")
+            previous = source.title
     text = "\n".join(lines)
     if cite:
         text = _CITATION.sub(lambda m: f"[[{m.group(1)}]]({cite(int(m.group(1)))})", text)
     return text
 
+
+def _paragraph(source: Source, link: Link | None) -> str:
+    label = f"paragraph {source.paragraph}"
+    url = link(source) if link else None
+    return f"[{label}]({url})" if url else label
+
+
+def _source_lines(sources: Sequence[Source], link: Link | None) -> list[str]:
+    """One line per article: its title once, then each cited paragraph with its number."""
+    lines: list[str] = []
+    groups: dict[tuple[str | None, str], list[Source]] = {}
+    for source in sources:
+        groups.setdefault((source.collection, source.article_id), []).append(source)
+    for group in groups.values():
+        cited = ", ".join(f"[{s.number}] {_paragraph(s, link)}" for s in group)
+        lines.append(f"- {md_escape(group[0].title)}: {cited}")
+    return lines

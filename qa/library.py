@@ -269,7 +269,7 @@ class Library:
         text, notices = clean_query(query)
         _check_mode(mode)
         with self._snapshot() as ix:
-            _, keyword, vector, mode = self._rank(ix, text, mode, depth, notices, _vector)
+            _, keyword, vector, mode, _ = self._rank(ix, text, mode, depth, notices, _vector)
             heads = {pid for pid, _ in keyword} | {pid for pid, _ in vector}
             article_of = ix.article_ids(sorted(heads))
             keyword = fusion.collapse(keyword, article_of.__getitem__)[:DEPTH]
@@ -320,7 +320,7 @@ class Library:
     def _rank(self, ix: Reader, text: str, mode: str, depth: int, notices: list[str], qvec: np.ndarray | None = None, where=None):
         """Each side's ranking of paragraphs (by id), best first."""
         parsed = ix.parse(text)
-        admitted = _admit(ix, where, notices)
+        admitted = _admit(ix, where)
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         if mode in ("hybrid", "keyword"):
@@ -333,7 +333,7 @@ class Library:
             if qvec is None:
                 qvec = ix.embedder.encode([text])[0]
             vector = ix.vector_search(qvec, depth, admitted)
-        return parsed, keyword, vector, mode
+        return parsed, keyword, vector, mode, admitted
 
     def _hits(self, ix: Reader, terms, ranking, elsewhere, kw: Mapping, vec: Mapping) -> dict[int, Hit]:
         """The hits of a ranking of paragraph ids, by id in its order (``kw`` and ``vec``:
@@ -400,14 +400,15 @@ def search_libraries(
         vectors: dict[str, np.ndarray] = {}  # one query embedding per model
         keyword: list[tuple[tuple[int, int], float]] = []
         vector: list[tuple[tuple[int, int], float]] = []
-        terms, said, used = [], [], set()
+        terms, said, used, admitted = [], [], set(), []
         for i, (lib, ix) in enumerate(zip(members, readers)):
             qvec = None
             if mode != "keyword":
                 model = str(ix.manifest["model"].get("name"))
                 qvec = vectors[model] = vectors[model] if model in vectors else ix.embedder.encode([text])[0]
             own: list[str] = []
-            parsed, kw, vec, used_mode = lib._rank(ix, text, mode, depth, own, qvec, where)
+            parsed, kw, vec, used_mode, admits = lib._rank(ix, text, mode, depth, own, qvec, where)
+            admitted.append(admits)
             used.add(used_mode)
             terms.append(parsed.terms)
             said.append(own)
@@ -428,7 +429,7 @@ def search_libraries(
             vec = {pid: r for (m, pid), r in vec_ranks.items() if m == i}
             made.update({(i, pid): hit for pid, hit in lib._hits(ix, terms[i], mine, also, kw, vec).items()})
         hits = [made[key] for key, _ in ranking if key in made]
-    return Hits(hits, query=text, mode=mode, notices=notices + _merge_notices(members, said))
+    return Hits(hits, query=text, mode=mode, notices=notices + _filter_notices(where, admitted) + _merge_notices(members, said))
 
 
 def _ranks(ranking: Sequence[tuple[Any, float]]) -> dict[Any, tuple[int, float]]:
@@ -537,17 +538,25 @@ def _merge_notices(members: Sequence[Library], said: Sequence[list[str]]) -> lis
     return out
 
 
-def _admit(ix: Reader, where, notices: list[str]) -> Admitted | None:
-    """What a filter lets through, with notices for what it leaves out unseen."""
+def _admit(ix: Reader, where) -> Admitted | None:
+    """What a filter lets through (None without one)."""
+    spec = Where.of(where)
+    return ix.admit(spec) if spec is not None else None
+
+
+def _filter_notices(where, admitted: Sequence[Admitted | None]) -> list[str]:
+    """What a filter left out unseen, over every collection searched: that nothing matched, or
+    how many undated articles a date filter left out (summed, said once)."""
     spec = Where.of(where)
     if spec is None:
-        return None
-    admitted = ix.admit(spec)
-    if not admitted.articles:
+        return []
+    notices = []
+    if not any(a.articles for a in admitted if a is not None):
         notices.append(f"no article matches the filter ({spec.describe()})")
-    if admitted.undated:
-        notices.append(f"{admitted.undated:,} articles without a date were left out by the date filter")
-    return admitted
+    undated = sum(a.undated for a in admitted if a is not None)
+    if undated:
+        notices.append(f"{undated:,} article{'' if undated == 1 else 's'} without a date {'was' if undated == 1 else 'were'} left out by the date filter")
+    return notices
 
 
 def _possible_id(article_id: object) -> bool:

@@ -35,13 +35,15 @@ log = logging.getLogger(__name__)
 CSS = """
 #sources .source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin: 0 0 8px 0; }
 #sources .source.active { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft); }
-#sources .head { font-weight: 600; }
+#sources .head { font-weight: 700; }
 #sources .path, #article .path { font-size: 0.85em; opacity: 0.75; word-break: break-all; }
 #sources mark, #article mark { background: #ffe066; color: inherit; }
 #article .para { margin: 0 0 10px 0; }
+#article .title { font-size: 1.25em; font-weight: 700; margin: 0 0 4px 0; }
 #article .para.cited { background: #fff3bf; outline: 2px solid #fab005; border-radius: 4px; padding: 4px; }
-#sources .declined { font-weight: 600; color: #c92a2a; }
+#sources .declined { font-weight: 700; color: #c92a2a; }
 #sources .answer-sources.past { display: none; }
+#open-article input { padding-right: 2.5em; text-overflow: ellipsis; }
 #sources .answer-head { font-size: 0.85em; opacity: 0.75; margin: 0 0 6px 0; }
 """
 
@@ -68,6 +70,11 @@ document.addEventListener("click", function (event) {
 
 SCROLL_TO_CITED = "() => { const p = document.querySelector('#article .cited'); if (p) p.scrollIntoView({block: 'center'}); }"
 
+
+# Gradio's own font with its bold face too (the default theme declares 400 and 600 only, so
+# bold answers were drawn in a fallback face; the app's semibold file lacks some capitals, so
+# titles here are bold, not semibold); served by the app, nothing from outside
+THEME = gr.themes.Default(font=(gr.themes.LocalFont("Source Sans Pro", weights=(400, 600, 700)), "ui-sans-serif", "system-ui", "sans-serif"))
 
 ALL = "All collections"
 
@@ -269,7 +276,7 @@ def article_html(library: Library, article_id: str, paragraph: int, hit_id: str)
     if not paragraphs:
         return "<p>The article is no longer in the index.</p>"
     first = paragraphs[0]
-    parts = [f"<h3>{html.escape(first.title)}</h3>", f'<div class="path">{html.escape(first.url or first.source)}</div>']
+    parts = [f'<div class="title">{html.escape(first.title)}</div>', f'<div class="path">{html.escape(first.url or first.source)}</div>']
     for p in paragraphs:
         cls = "para cited" if p.paragraph == paragraph else "para"
         parts.append(f'<p class="{cls}" id="para-{p.paragraph}"><b>¶{p.paragraph}</b> {html.escape(p.text)}</p>')
@@ -301,5 +308,5 @@ def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 
     warm(library, examples[0] if examples else "What is this corpus about?")
     demo = build_app(library, examples)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=gr.themes.Default(), show_error=True, **kwargs)
+    demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=THEME, show_error=True, **kwargs)
     return demo

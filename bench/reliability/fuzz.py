@@ -1,4 +1,4 @@
-"""Fuzzing: thousands of odd queries and questions through the library and the CLI.
+"""Fuzzing: thousands of odd queries and questions through the library, the CLI and the HTTP API.
 
 A seeded generator (so a failure can be replayed from its seed and number)
 mixes words of the corpus with search syntax, control characters, NULs, lone
@@ -8,7 +8,10 @@ words only and punctuation only, and sends each input through one entry point:
 with a well-formed or a malformed ``history``, ``article``. A call may refuse an input only with a
 :class:`corpus.errors.CorpusError` (the command: exit status 1, or Click's usage
 error, status 2, for a query that starts with "-"); anything else, and any
-traceback written to stderr or logged, is a failure.
+traceback written to stderr or logged, is a failure. Through a real ``corpus serve``, the
+API's routes (``/ask``, ``/ask_filtered``, ``/ask_collection``) take odd questions with odd
+histories, filters and collection names: each call must end in an answer or an error event,
+and the server's log must hold no traceback.
 """
 
 from __future__ import annotations
@@ -206,7 +209,52 @@ def fuzz_processes(index: str, count: int, seed: int, words: list[str]) -> Failu
     return result
 
 
-def run(seed_index: str, count: int = 10_000, cli_count: int = 500, seed: int = 1, processes: int = 10) -> dict:
+#: Filter clauses for the API: well-formed, malformed and unknown.
+FILTERS = [[], ["source=*"], ["since=2016"], ["since=yesterday"], ["until=2016-13-45"], ["no equals sign"], ["=x"], ["section="], [5], "source=*"]
+
+
+def _json_safe(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")  # JSON carries no lone surrogate
+
+
+def fuzz_server(index: str, count: int, seed: int, words: list[str], log_file) -> Failures:
+    """A real ``corpus serve``: odd questions, histories, filters and collections through every
+    API route, as an HTTP client sends them. A call may end in Gradio's error event; a failure
+    is a call that gets no answer at all, and any traceback in the server's log."""
+    from server import Server
+
+    rng = random.Random(seed)
+    result = Failures()
+    server = Server(index, log_file)
+    try:
+        for n in range(count):
+            text = _json_safe(_text(rng, words)[:20_000])
+            history = _history(rng, words)
+            history = history if isinstance(history, (list, str, int, float, bool, dict)) or history is None else "object"
+            history = json.loads(json.dumps(history, default=str).encode("utf-8", "replace").decode("utf-8"))
+            api = rng.choice(["ask", "ask_filtered", "ask_collection"])
+            data = [text, history]
+            if api == "ask_filtered":
+                data.append(rng.choice(FILTERS))
+            elif api == "ask_collection":
+                data += [rng.choice(["", None, "All collections", "index", "nowhere", 5]), rng.choice(FILTERS)]
+            result.inputs += 1
+            try:
+                event, message = server.call(api, data)
+            except Exception as exc:  # noqa: BLE001 - the server did not answer: a failure
+                result.untyped.append({"seed": seed, "n": n, "call": "api " + api, "input": repr(data)[:300], "error": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
+            if event == "error":
+                result.refused += 1
+            elif event != "complete":
+                result.untyped.append({"seed": seed, "n": n, "call": "api " + api, "input": repr(data)[:300], "error": f"event {event!r}: {message[:200]}"})
+    finally:
+        written = server.close()
+    result.tracebacks = written.count("Traceback")
+    return result
+
+
+def run(seed_index: str, count: int = 10_000, cli_count: int = 500, seed: int = 1, processes: int = 10, api_count: int = 300) -> dict:
     from common import Clock, SEEDS
 
     from qa import Library
@@ -218,6 +266,10 @@ def run(seed_index: str, count: int = 10_000, cli_count: int = 500, seed: int = 
         library = fuzz_library(lib, count, seed, words)
     cli = fuzz_cli(seed_index, cli_count, seed + 1, words)
     real = fuzz_processes(seed_index, processes, seed + 2, words)
+    from common import WORK
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    api = fuzz_server(seed_index, api_count, seed + 3, words, WORK / "fuzz-server.log")
     cli.inputs += real.inputs
     cli.refused += real.refused
     cli.untyped += real.untyped
@@ -228,9 +280,10 @@ def run(seed_index: str, count: int = 10_000, cli_count: int = 500, seed: int = 
         "library": {"inputs": library.inputs, "refused_with_corpus_error": library.refused,
                     "untyped_exceptions": len(library.untyped), "tracebacks": library.tracebacks},
         "cli": {"inputs": cli.inputs, "of_them_real_processes": real.inputs, "refused_with_exit_1_or_2": cli.refused, "untyped_exceptions": len(cli.untyped), "tracebacks": cli.tracebacks},
-        "inputs": library.inputs + cli.inputs,
-        "untyped_exceptions": len(library.untyped) + len(cli.untyped),
-        "tracebacks": library.tracebacks + cli.tracebacks,
-        "examples": (library.untyped + cli.untyped)[:20],
+        "api": {"inputs": api.inputs, "refused_with_an_error_event": api.refused, "unanswered": len(api.untyped), "tracebacks_in_the_server_log": api.tracebacks},
+        "inputs": library.inputs + cli.inputs + api.inputs,
+        "untyped_exceptions": len(library.untyped) + len(cli.untyped) + len(api.untyped),
+        "tracebacks": library.tracebacks + cli.tracebacks + api.tracebacks,
+        "examples": (library.untyped + cli.untyped + api.untyped)[:20],
         "seconds": clock.seconds(),
     }

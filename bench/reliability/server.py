@@ -61,6 +61,19 @@ class Server:
                     return json.loads(data)[0]
         raise RuntimeError("the event stream ended without a result")
 
+    def call(self, api: str, data: list, timeout: float = 300) -> tuple[str, str]:
+        """Any API route as an HTTP client calls it: the event that ended the call
+        (``complete`` or ``error``) and its data, unparsed."""
+        body = json.dumps({"data": data}).encode()
+        request = urllib.request.Request(f"{self.url}/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            event_id = json.loads(response.read())["event_id"]
+        with urllib.request.urlopen(f"{self.url}/gradio_api/call/{api}/{event_id}", timeout=timeout) as response:
+            lines = response.read().decode(errors="replace").splitlines()
+        events = [line.split(":", 1)[1].strip() for line in lines if line.startswith("event:")]
+        data_lines = [line.split(":", 1)[1].strip() for line in lines if line.startswith("data:")]
+        return (events[-1] if events else ""), (data_lines[-1] if data_lines else "")
+
     def close(self) -> str:
         """Stop the server; what it wrote on stderr."""
         self.proc.terminate()

@@ -25,6 +25,8 @@ from corpus.embed import cache_dir
 from corpus.errors import CorpusError
 from corpus.split import sentence_spans
 
+from .answer.question import is_agent_noun
+
 log = logging.getLogger(__name__)
 
 #: The seed article's title, and the questions written for it.
@@ -47,7 +49,7 @@ _WHO = {"PERSON", "ORG", "NORP"}
 _SINGULAR = {"have": "has", "are": "is", "were": "was", "do": "does"}
 #: Verbs whose subject is a person even when it is not named ("the coach believes …").
 _PERSONAL_VERBS = {"say", "believe", "think", "claim", "warn", "tell", "admit", "deny", "insist", "argue", "want", "hope", "vow", "urge", "expect", "fear", "feel", "know", "plead"}
-_VERSION = 1
+_VERSION = 2
 
 
 def example_questions(library, n: int = 4) -> list[str]:
@@ -117,7 +119,7 @@ def _sampled_articles(library) -> list[tuple[str | None, str]]:
     per = max(1, ARTICLES_TRIED // max(1, len(pools)))
     # evenly over each collection's sorted ids, then in an order of their own (a hash of the id),
     # so that the first examples found do not all come from the first folder
-    sampled = [sorted((pool[i * len(pool) // per] for i in range(min(per, len(pool)))), key=_shuffled) for pool in pools]
+    sampled = [sorted((pool[i * len(pool) // min(per, len(pool))] for i in range(min(per, len(pool)))), key=_shuffled) for pool in pools]
     # interleaved, so that every collection has its turn early
     return [group[i] for i in range(max((len(g) for g in sampled), default=0)) for group in sampled if i < len(group)]
 
@@ -152,7 +154,7 @@ def subject_question(sentence) -> str | None:
     if counted is not None:
         words = [t.text for t in sentence[counted.i + 1 : subject.i + 1]]
         head = "How many " + " ".join(words)
-    elif entity in _WHO:
+    elif entity in _WHO or is_agent_noun(subject.text):  # "the county council approved …": who did
         head = "Who"
     elif subject.tag_ == "NN" and not entity:
         head = "What"

@@ -20,7 +20,8 @@ from qa.examples import SEED_EXAMPLES, _parser, example_questions, subject_quest
         ("Circuit City Stores, the second-largest electronics retailer in the US, has received a $3.25bn (£1.7bn) takeover offer.", "Who has received a $3.25bn takeover offer?"),
         ("Three firefighters were injured in the blaze at the warehouse on Tuesday.", "How many firefighters were injured in the blaze at the warehouse on Tuesday?"),
         ("He said the plan would fail.", None),  # a pronoun: nothing to ask for
-        ("The coach believes Idowu can take gold in Madrid.", None),  # "What believes …?"
+        ("The coach believes Idowu can take gold in Madrid.", "Who believes Idowu can take gold in Madrid?"),  # a coach is someone
+        ("The report warns that prices will rise.", None),  # "What warns …?" asks for a person
         ("In 2004, the firm made a loss.", None),
     ],
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 from corpus import build
 from qa import Library
 
-from .conftest import ROOT, SEEDS
+from .conftest import ROOT, SEED_FILE, SEEDS
 
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = (
@@ -35,21 +34,47 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, embedder):
+@contextlib.contextmanager
+def _serving(lib: Library):
+    """The chat over ``lib`` in this process, at the URL it yields; closed with the library."""
     from ui.app import launch
 
-    docs = tmp_path_factory.mktemp("ui-docs")
-    shutil.copy(next(SEEDS.glob("*.txt")), docs)
-    (docs / "hostile.txt").write_text(HOSTILE)
-    index = tmp_path_factory.mktemp("ui") / "index"
-    build([docs], index)
-    lib = Library.open(index)
     port = _free_port()
     demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    lib.close()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        lib.close()
+
+
+def _wait_served(url: str, proc: subprocess.Popen, log) -> None:
+    """Wait until a ``corpus serve`` child answers at ``url``; fail with its output if it ends."""
+    deadline = time.monotonic() + 180
+    while True:
+        assert proc.poll() is None, log()
+        try:
+            urllib.request.urlopen(url + "gradio_api/info", timeout=5).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+
+
+def _serving_folder(tmp_path_factory, name: str, files: dict[str, str]):
+    """The chat over an index built from a folder of these files (name: text)."""
+    docs = tmp_path_factory.mktemp(f"{name}-docs")
+    for file, text in files.items():
+        (docs / file).write_text(text)
+    index = tmp_path_factory.mktemp(name) / "index"
+    build([docs], index)
+    return _serving(Library.open(index))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, embedder):
+    with _serving_folder(tmp_path_factory, "ui", {SEED_FILE.name: SEED_FILE.read_text(), "hostile.txt": HOSTILE}) as url:
+        yield url
 
 
 def test_api_endpoint_answers_through_gradio_client(server):
@@ -142,15 +167,7 @@ def test_make_run_serves_the_users_own_index_as_it_is(tmp_path, embedder):
     proc = subprocess.Popen(["make", "--no-print-directory", "run", f"INDEX={index}", f"PORT={port}"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.5)
+        _wait_served(f"http://127.0.0.1:{port}/", proc, lambda: proc.stdout.read().decode())
         answer = Client(f"http://127.0.0.1:{port}/", verbose=False).predict("How many jars of honey did the hives produce?", [], api_name="/ask")
         assert answer["answered"] and "48 jars" in answer["quotes"][0]["text"]
         assert (index / "CURRENT").read_text() == published  # served as it was: not rebuilt over seeds/
@@ -181,15 +198,7 @@ def test_user_errors_through_the_api_are_one_line_in_the_client_and_the_log(seed
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
     try:
         server = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                urllib.request.urlopen(server + "gradio_api/info", timeout=5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.5)
+        _wait_served(server, proc, log.read_text)
         calls = [
             ("ask_filtered", ["How many people did ISIS execute?", [], ["since=yesterday"]], "yesterday"),
             ("ask_filtered", ["How many people did ISIS execute?", [], ["no equals sign"]], "key=value"),
@@ -251,10 +260,15 @@ def page(server, tmp_path):
 
 
 def _ask(page, question):
-    before = page.locator("#chat .message-row").count()
     box = page.locator("#question textarea")
     box.fill(question)
-    box.press("Enter")
+    return _submit(page)
+
+
+def _submit(page):
+    """Send what the box holds; the reply's row once it is complete."""
+    before = page.locator("#chat .message-row").count()
+    page.locator("#question textarea").press("Enter")
     page.wait_for_function(
         "n => { const rows = document.querySelectorAll('#chat .message-row'); return rows.length >= n + 2 && !rows[rows.length - 1].innerText.includes('Reading:') && rows[rows.length - 1].innerText.trim() !== '…'; }",
         arg=before,
@@ -304,14 +318,9 @@ def _click_citation(page, reply, number: int):
 @pytest.fixture(scope="module")
 def seed_server(seed_index):
     """The chat as a fresh clone serves it: over the seed article alone."""
-    from ui.app import launch
-
     lib = Library.open(seed_index)
-    port = _free_port()
-    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    lib.close()
+    with _serving(lib) as url:
+        yield url
 
 
 @pytest.fixture
@@ -392,19 +401,14 @@ def test_browser_hostile_document_shows_as_text(page, tmp_path):
 @pytest.fixture(scope="module")
 def shelf_server(tmp_path_factory, embedder):
     """The chat over two collections: the seed article, and a local story of its own."""
-    from ui.app import launch
-
     root = tmp_path_factory.mktemp("ui-shelf")
     (root / "orkney").mkdir()
     (root / "orkney" / "harbour.txt").write_text(HARBOUR)
     build([SEEDS], root / "seed")
     build([root / "orkney"], root / "orkney-index")
     lib = Library.open({"seed": root / "seed", "orkney": root / "orkney-index"})
-    port = _free_port()
-    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-    lib.close()
+    with _serving(lib) as url:
+        yield url
 
 
 HARBOUR = (
@@ -412,6 +416,39 @@ HARBOUR = (
     "The harbour festival of Kirkwall opens on Friday with a parade of fishing boats and fireworks over the bay.\n\n"
     "Organisers said 12,000 visitors were expected over the weekend, twice as many as last year.\n"
 )
+
+
+COUNCIL = (
+    "Council approves new library for Dunmore\n\n"
+    "The county council approved plans for a new public library in Dunmore on Tuesday, after a vote of 31 to 9.\n\n"
+    "Building work is expected to start in the spring and to last eighteen months.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory, embedder):
+    """The chat over a folder of one's own: local stories, no seed article."""
+    with _serving_folder(tmp_path_factory, "own", {"harbour.txt": HARBOUR, "library.txt": COUNCIL}) as url:
+        yield url
+
+
+def test_browser_examples_come_from_the_corpus_and_are_answered(own_server, tmp_path):
+    from qa.examples import SEED_EXAMPLES
+
+    with _browser(own_server, tmp_path) as page:
+        buttons = page.locator("#examples button")
+        buttons.first.wait_for(timeout=30_000)
+        count = buttons.count()
+        assert count >= 2
+        for n in range(count):
+            buttons.nth(n).click()  # an example fills the box (its button may show it cut short)
+            page.wait_for_function("() => document.querySelector('#question textarea').value.endsWith('?')", timeout=10_000)
+            example = page.locator("#question textarea").input_value()
+            assert example not in SEED_EXAMPLES
+            reply = _submit(page).inner_text()
+            assert "does not answer" not in reply and "[1]" in reply, (example, reply)
+        page.screenshot(path=str(tmp_path / "examples.png"))
+        assert page.outside == []
 
 
 def test_the_api_answers_from_a_chosen_collection(shelf_server):

@@ -313,6 +313,11 @@ def _head(words: list[str]) -> frozenset[str]:
     return frozenset()
 
 
+def is_agent_noun(noun: str) -> bool:
+    """Whether a noun names people or a body of them ("coach", "council", "firm"): who, not what."""
+    return noun.lower() in _PERSON_NOUNS or noun.lower() in _GROUP_NOUNS
+
+
 def _noun_type(noun: str) -> frozenset[str] | None:
     if noun in _PERSON_NOUNS:
         return PERSON

@@ -122,8 +122,6 @@ def parse_location(location: str) -> tuple[str, str]:
 def _client(uri: str, *, create: bool = False):
     """A client of the Milvus at ``uri``; a Milvus Lite file is made only when ``create`` (a
     build): reading one that does not exist is an error that leaves nothing behind."""
-    if not uri.startswith("http") and not create and not Path(uri).is_file():
-        raise IndexNotFoundError(f"no Milvus Lite file at {uri}; create one with `corpus build SOURCES --index milvus:{uri}`")
     try:
         with warnings.catch_warnings():  # Milvus Lite 2.5 imports pkg_resources, which warns on import
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -135,6 +133,8 @@ def _client(uri: str, *, create: bool = False):
         raise CorpusError("a Milvus index needs the milvus extra: pip install 'corpus-qa[milvus]'") from exc
     # pymilvus logs at WARNING what it recovers from itself (an iterator's timestamp, say)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
+    if not uri.startswith("http") and not create and not Path(uri).is_file():
+        raise IndexNotFoundError(f"no Milvus Lite file at {uri}; create one with `corpus build SOURCES --index milvus:{uri}`")
     if not uri.startswith("http"):
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -304,7 +304,11 @@ def warm(library: Library | Collections, question: str) -> threading.Thread:
 
 
 def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> gr.Blocks:
-    examples = example_questions(library)
+    try:
+        examples = example_questions(library)
+    except Exception:  # noqa: BLE001 - the chat serves without examples rather than not at all
+        log.warning("no example questions could be made", exc_info=True)
+        examples = []
     warm(library, examples[0] if examples else "What is this corpus about?")
     demo = build_app(library, examples)
     demo.queue(default_concurrency_limit=4)

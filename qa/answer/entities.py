@@ -155,13 +155,14 @@ class Tagger:
         with self._lock_nlp:
             docs = list(self._nlp.pipe(texts, batch_size=16))
         for text, doc in zip(texts, docs):
-            spans = _exact_amounts([(e.start_char, e.end_char, e.label_) for e in doc.ents], text)
+            rules = rule_spans(text, names=True)
+            spans = _exact_amounts([(e.start_char, e.end_char, e.label_) for e in doc.ents], text, rules)
             taken = bytearray(len(text))
             for a, b, _ in spans:
                 taken[a:b] = b"\x01" * (b - a)
             # rules fill gaps only: spaCy's label wins where both tag a span, except that a
             # described person may hold a name ("an ISIS commander": ISIS is an organisation)
-            spans += [s for s in rule_spans(text, names=True) if s[2] == "PERSON_NOUN" or not any(taken[s[0] : s[1]])]
+            spans += [s for s in rules if s[2] == "PERSON_NOUN" or not any(taken[s[0] : s[1]])]
             out.append(sorted(spans))
         return out
 
@@ -170,12 +171,12 @@ class Tagger:
 _NUMERIC = {"MONEY", "PERCENT", "QUANTITY", "CARDINAL"}
 
 
-def _exact_amounts(spans: list[Span], text: str) -> list[Span]:
+def _exact_amounts(spans: list[Span], text: str, rules: list[Span]) -> list[Span]:
     """spaCy's spans with its numbers read again where a pattern finds a sum of money, a
     percentage or a year of an era: the currency sign, the scale and the unit are part of
     the amount, and the pattern's label wins ("£2.4m", "2.4m pounds", "500,000 euros" are
-    sums of money, "950 AD" a date)."""
-    for a, b, label in rule_spans(text, names=False):
+    sums of money, "950 AD" a date). ``rules`` are the text's :func:`rule_spans`."""
+    for a, b, label in rules:
         if label not in ("MONEY", "PERCENT") and not (label == "DATE" and _ERA.fullmatch(text, a, b)):
             continue
         overlapping = [s for s in spans if s[0] < b and a < s[1]]

@@ -342,7 +342,8 @@ def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, em
     # the places the question names ("the capital of France"): a sentence about another place
     # answers nothing. Other names are often written otherwise: over every name the rule
     # declined 35 answers of the SQuAD file it had quoted right ("EU" for the European Union);
-    # over places alone it is not measured on SQuAD yet.
+    # over places alone the file gives 0.803 in quotes, 0.897 answered, 0.211 declined
+    # (0.809 / 0.905 / 0.193 without the rule), BBC dev 0.845 / 0.982 / 0.625.
     places = [focus[a:b] for a, b, label in spans_of[0] if label in _PLACES]
     place_words = set().union(*(corpus.stems(place) for place in places)) if places else set()
     for group in _country_aliases(corpus):  # "britain" meets "the UK", "US casinos" meets "In America"

@@ -9,7 +9,9 @@ is the UI's choice, passed in as ``link``.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,8 @@ from corpus.filters import Where
 from .answer import Answer, Source, conversation_turns, md_escape
 from .answer.render import snippet
 from .hits import Hit
+
+log = logging.getLogger(__name__)
 
 #: Given a source, the URL its citation opens (None: no link).
 Link = Callable[[Source], "str | None"]
@@ -113,3 +117,19 @@ def _source_lines(sources: Sequence[Source], link: Link | None) -> list[str]:
         cited = ", ".join(f"[{s.number}] {_paragraph(s, link)}" for s in group)
         lines.append(f"- {md_escape(group[0].title)}: {cited}")
     return lines
+
+
+def warm_up(library: Any, question: str = "What is this corpus about?") -> threading.Thread:
+    """Load what a first answer needs (the query encoder, the tagger, the reader's files)
+    in a background thread, by answering one question; a server starts it first thing, so
+    that its first answer does not wait for them."""
+
+    def run() -> None:
+        try:
+            library.ask(question)
+        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the first answer slower
+            log.debug("warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread

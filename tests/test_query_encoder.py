@@ -93,3 +93,26 @@ def test_commands_load_only_what_they_use(seed_index, command, loaded):
     export_query_encoder()  # as the build leaves it
     imported = _modules_after(command, seed_index)
     assert {m for m, present in imported.items() if present} == loaded
+
+
+def test_spacy_loading_in_the_background_leaves_torch_importable_elsewhere():
+    """While one thread imports spaCy without PyTorch, another imports PyTorch (the
+    encoder forced to PyTorch while ``corpus ask`` preloads the tagger)."""
+    script = (
+        "import sys, threading\n"
+        "from qa.answer.entities import _WithoutTorch\n"
+        "other = threading.Thread(target=lambda: None)\n"
+        "sys.meta_path.insert(0, _WithoutTorch(other))\n"
+        "import torch\n"  # refused to `other` only
+        "refused = []\n"
+        "def probe():\n"
+        "    try:\n        import torch.nn.functional\n    except ImportError:\n        refused.append(True)\n"
+        "finder = _WithoutTorch(threading.current_thread())\n"
+        "t = threading.Thread(target=probe); finder.thread = t; sys.meta_path.insert(0, finder)\n"
+        "del sys.modules['torch.nn.functional']\n"
+        "t.start(); t.join()\n"
+        "print(torch.__version__, refused)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[1:] == ["[True]"]

@@ -24,7 +24,7 @@ import gradio as gr  # noqa: E402
 
 from corpus.errors import CorpusError, QueryError  # noqa: E402
 from qa.answer import CLOSEST, NOT_IN_CORPUS, PASSAGES, Answer  # noqa: E402
-from qa.chat import respond  # noqa: E402
+from qa.chat import respond, warm_up  # noqa: E402
 from qa.collections import Collections, collection_names  # noqa: E402
 from qa.examples import example_questions  # noqa: E402
 from qa.hits import Hit, shown_source  # noqa: E402
@@ -288,28 +288,16 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def warm(library: Library | Collections, question: str) -> threading.Thread:
-    """Load what a first answer needs (the encoder, the tagger) in the background while the
-    server starts, by answering one question."""
-
-    def run() -> None:
-        try:
-            library.ask(question)
-        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the first answer slower
-            log.debug("warm-up failed", exc_info=True)
-
-    thread = threading.Thread(target=run, name="warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, **kwargs) -> gr.Blocks:
+def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, warm: bool = True, **kwargs) -> gr.Blocks:
+    """Serve the chat. ``warm``: load the models in the background first (``corpus serve``
+    starts that earlier itself, before Gradio is imported)."""
+    if warm:
+        warm_up(library)
     try:
         examples = example_questions(library)
     except Exception:  # noqa: BLE001 - the chat serves without examples rather than not at all
         log.warning("no example questions could be made", exc_info=True)
         examples = []
-    warm(library, examples[0] if examples else "What is this corpus about?")
     demo = build_app(library, examples)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=THEME, show_error=True, **kwargs)

@@ -10,6 +10,7 @@ and capitalised names.
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
 import os
 import re
@@ -143,6 +144,12 @@ class Tagger:
                 log.warning("the spaCy pipeline %s is not the release the answer models were trained with", self.name)
             self._loaded = True
 
+    def preload(self) -> None:
+        """Load the pipeline in a background thread (a command that will tag starts it
+        first, so that spaCy's second of imports overlaps the search)."""
+        if not self._loaded:
+            threading.Thread(target=self._load, name="spacy-load", daemon=True).start()
+
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
         """For each text, its entity spans ``(start, end, label)``, in order."""
         self._load()
@@ -192,8 +199,9 @@ def _import_spacy():
 
     thinc (spaCy's layer library) imports PyTorch if it can, only to offer it as a
     backend; the small English pipeline never uses it, and the import costs two
-    seconds of every ``corpus ask``. While spaCy loads, ``torch`` reads as absent
-    (thinc then records that it has no PyTorch), and is importable again after.
+    seconds of every ``corpus ask``. While spaCy loads, ``torch`` reads as absent to
+    this thread alone (thinc then records that it has no PyTorch); another thread that
+    imports it meanwhile, as the query encoder may, is not refused.
     """
     import sys
 
@@ -201,13 +209,25 @@ def _import_spacy():
         import spacy
 
         return spacy
-    sys.modules["torch"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    finder = _WithoutTorch(threading.current_thread())
+    sys.meta_path.insert(0, finder)
     try:
         import spacy
     finally:
-        if sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
+        sys.meta_path.remove(finder)
     return spacy
+
+
+class _WithoutTorch(importlib.abc.MetaPathFinder):
+    """An import finder that refuses ``torch`` to one thread."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is self.thread and name.partition(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
 
 
 def weights_verified(nlp) -> bool:

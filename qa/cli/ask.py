@@ -31,6 +31,9 @@ def ask(
     corpus ask "Who led it?" --history "What happened to the rebellion in Mosul?"
     """
     from qa.answer import CLOSEST, NOT_IN_CORPUS
+    from qa.answer.entities import default_tagger
+
+    default_tagger().preload()
     from qa.collections import collection_names
     from qa.hits import shown_source
 

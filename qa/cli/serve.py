@@ -21,6 +21,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 7860,
 ) -> None:
     """The chat in the browser, at http://HOST:PORT: over every index in the indexes folder, or those given."""
+    from qa.chat import warm_up
     from qa.collections import find_indexes
 
     if not _is_loopback(host):
@@ -29,12 +30,13 @@ def serve(
         lib = open_indexes(index or [str(p) for p in find_indexes(indexes)] or [DEFAULT_INDEX])
         if not _port_free(host, port):
             raise ValueError(f"port {port} on {host} is in use; choose another with --port")
+    warm_up(lib)  # the models load while Gradio is imported and the page is built
     from ui.app import launch
 
     # the server's log: one line per warning (a refused request, a model that would not load)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     err.print(f"chat at http://{host}:{port}  (Ctrl+C to stop)", markup=False)
-    launch(lib, host=host, port=port)
+    launch(lib, host=host, port=port, warm=False)
 
 
 def _is_loopback(host: str) -> bool:

@@ -61,7 +61,7 @@ reliability: install
 
 # the answer models (qa/answer/model.json) from SQuAD 2.0 and the BBC development questions
 train: install
-	$(PY) -m qa.train
+	$(PY) -m qa.eval.train
 
 clean:
 	rm -rf $(VENV) indexes/default indexes/eval

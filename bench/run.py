@@ -95,9 +95,9 @@ def build_in_child(sources: Path, index: Path, material: Path | None = None) -> 
 
 def embed_inputs(sources: Path) -> list[str]:
     """Exactly the inputs a build of ``sources`` embeds."""
-    from corpus.build import embed_input, split_articles
     from corpus.documents import Article
     from corpus.embed import load_tokenizer
+    from corpus.pieces import embed_input, split_articles
     from corpus.sources import read_sources
 
     articles = [a for a in read_sources([sources]) if isinstance(a, Article)]
@@ -136,7 +136,7 @@ def encoders(inputs: list[str], workdir: Path) -> dict:
 def scifact_hybrid() -> dict:
     """SciFact test hybrid nDCG@10 with each encoder (indexes cached under indexes/eval)."""
     from qa import Library
-    from qa.evaluate import ensure_index, evaluate, load_beir
+    from qa.eval.retrieval import ensure_index, evaluate, load_beir
 
     data = load_beir(SCIFACT, "test")
     out = {}
@@ -260,8 +260,8 @@ def ann_recall(lib, qs: list[str], k: int = 10) -> dict:
     import faiss
     import numpy as np
 
-    from corpus.index import Index
-    from corpus.vector import recall_at_k
+    from corpus.backends.folder.index import Index
+    from corpus.backends.folder.vector import recall_at_k
 
     ix = Index.open(lib.location)
     try:
@@ -278,7 +278,7 @@ def ann_recall(lib, qs: list[str], k: int = 10) -> dict:
 
 
 def index_bytes(index: Path) -> int:
-    from corpus.index import current_generation
+    from corpus.backends.folder.index import current_generation
 
     return sum(f.stat().st_size for f in current_generation(index).rglob("*") if f.is_file())
 

@@ -54,7 +54,7 @@ class Material:
 
 
 def material_from_index(index_dir: Path) -> Material:
-    from corpus.index import Index
+    from corpus.backends.folder.index import Index
     from corpus.split import sentence_spans
 
     ix = Index.open(index_dir)
@@ -117,7 +117,13 @@ class SyntheticEmbedder:
     word pieces counted by the real tokenizer, and the real model's identity."""
 
     def __init__(self, material: Material) -> None:
-        from corpus.embed import ModelInfo, WordPieces, default_model_path, model_fingerprint, model_name
+        from corpus.embed import (
+            ModelInfo,
+            WordPieces,
+            default_model_path,
+            model_fingerprint,
+            model_name,
+        )
 
         self._material = material
         self._lookup = {s: int(material.sentence_paragraph[i]) for i, s in enumerate(material.sentences)}

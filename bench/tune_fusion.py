@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from qa import Library, fusion
-from qa.evaluate import ensure_index, load_beir, score
+from qa.eval.retrieval import ensure_index, load_beir, score
 
 
 def main() -> None:

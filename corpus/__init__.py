@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .backend import default_index_dir
 from .build import BuildReport, build
 from .documents import Article, Paragraph, Skipped
 from .errors import (
@@ -16,11 +17,18 @@ from .errors import (
     SettingMismatchError,
     SourceError,
 )
-from .backend import default_index_dir
-from .index import Index
 from .sources import read_sources
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str):
+    if name == "Index":  # the folder engine's reader, imported when asked for (it loads Whoosh and FAISS)
+        from .backends.folder import Index
+
+        return Index
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Article",

@@ -6,10 +6,12 @@ scores, paragraphs and articles by id, the analyzer's terms and highlight
 spans, and the model that embeds queries. The library (``qa``) talks to
 an index only through it, so another engine is one more implementation.
 
-:func:`open_reader` is the factory: it opens the index at a location with
-the implementation its manifest names. Today's engine, a folder of
-generations holding a Whoosh index, a FAISS index and an SQLite store, is
-:class:`corpus.index.Index` (``backend`` = :data:`FOLDER_BACKEND`).
+:func:`open_reader` and :func:`open_backend` are the factory: they find the
+implementation a location names in :data:`BACKENDS` and import it then, so
+this module imports no engine and no engine is loaded that is not used. The
+engines live in ``corpus/backends/``: ``folder/`` (a folder of generations, each
+a Whoosh index, a FAISS index and an SQLite store; ``backend`` =
+:data:`FOLDER_BACKEND`) and ``milvus/`` (:data:`MILVUS_BACKEND`).
 """
 
 from __future__ import annotations
@@ -25,15 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from .documents import Article, Paragraph, duplicate_key
+from .documents import Article, Paragraph, ParagraphRecord, duplicate_key
 from .embed import Embedder
 from .errors import BuildLockedError, IndexCorruptError
 from .filters import Where
-from .store import ParagraphRecord
 
 #: The manifest's ``backend`` for a folder of Whoosh + FAISS + SQLite generations
 #: (manifests written before backends were named have none and mean this one).
 FOLDER_BACKEND = "whoosh-faiss-sqlite"
+#: The manifest's ``backend`` for an index served by Milvus.
+MILVUS_BACKEND = "milvus"
 
 
 @dataclass(frozen=True)
@@ -182,18 +185,13 @@ def build_lock(path: Path, location: str) -> Iterator[None]:
 def default_index_dir() -> Path | str:
     """``$CORPUS_INDEX``, else ``indexes/default`` (a ``milvus:`` location stays a string)."""
     value = os.environ.get("CORPUS_INDEX") or "indexes/default"
-    return value if value.startswith("milvus:") else Path(value)
+    return Path(value) if backend_at(value) == FOLDER_BACKEND else value
 
 
 def find_indexes(folder: str | os.PathLike[str]) -> list[Path]:
     """The published folder indexes directly inside ``folder``, by name (a folder that
     holds generations but none published yet, or no index at all, is not one)."""
-    from .index import CURRENT  # the folder backend; imported here as it imports this module
-
-    root = Path(folder)
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CURRENT).is_file())
+    return implementation(FOLDER_BACKEND).find_indexes(folder)
 
 
 def backend_of(manifest: dict[str, Any]) -> str:
@@ -204,31 +202,67 @@ def backend_of(manifest: dict[str, Any]) -> str:
     return name
 
 
+# -- the registry ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A backend as the registry knows it: the module that implements it (imported only
+    when an index of its kind is opened or built, so this module imports no engine) and
+    the location prefix that selects it (none: a folder)."""
+
+    module: str
+    prefix: str | None = None
+
+
+#: Each backend by the name its manifests carry. The module exports ``Reader``, a
+#: :class:`Reader` class whose ``open(location, model=)`` opens a published index, and
+#: ``Backend``, a :class:`Backend` class whose ``for_writing(location)`` is where a build writes.
+BACKENDS: dict[str, Registered] = {
+    FOLDER_BACKEND: Registered("corpus.backends.folder"),
+    MILVUS_BACKEND: Registered("corpus.backends.milvus", prefix="milvus:"),
+}
+
+
+def register_backend(name: str, module: str, prefix: str | None = None) -> None:
+    """Add an engine: ``module`` (an importable name) implements it as :data:`BACKENDS`
+    describes, and locations starting with ``prefix`` are its indexes."""
+    BACKENDS[name] = Registered(module, prefix)
+
+
+def implementation(name: str):
+    """The module implementing the backend ``name`` (imported now if it was not)."""
+    import importlib
+
+    try:
+        registered = BACKENDS[name]
+    except KeyError:
+        raise IndexCorruptError(f"the index is a {name!r} index, which this version cannot read") from None
+    return importlib.import_module(registered.module)
+
+
+def backend_at(location: str | os.PathLike[str]) -> str:
+    """The backend a location names: the one whose prefix it starts with, else a folder."""
+    if isinstance(location, str):
+        for name, registered in BACKENDS.items():
+            if registered.prefix and location.startswith(registered.prefix):
+                return name
+    return FOLDER_BACKEND
+
+
 def open_reader(location: str | os.PathLike[str], *, model: str | os.PathLike[str] | None = None) -> Reader:
-    """Open the index published at ``location``: ``milvus:PATH.db`` or
-    ``milvus://HOST:PORT[/NAME]`` for the Milvus backend (:mod:`corpus.milvus`),
-    otherwise a folder of generations, read with the backend its manifest names.
+    """Open the index published at ``location`` with the backend it names: ``milvus:PATH.db``
+    or ``milvus://HOST:PORT[/NAME]`` for Milvus (:mod:`corpus.backends.milvus`), otherwise a
+    folder of generations (:mod:`corpus.backends.folder`).
 
     Raises IndexNotFoundError, IndexCorruptError or ModelMismatchError.
     """
-    if isinstance(location, str) and location.startswith("milvus:"):
-        from .milvus import MilvusReader
-
-        return MilvusReader.open(location, model=model)
-    from .index import Index  # the folder backend; imported here as it imports this module
-
-    return Index.open(location, model=model)
+    return implementation(backend_at(location)).Reader.open(location, model=model)
 
 
 def open_backend(location: str | os.PathLike[str]) -> Backend:
     """Where a build writes the index at ``location`` (see :func:`open_reader`)."""
-    if isinstance(location, str) and location.startswith("milvus:"):
-        from .milvus import MilvusBackend
-
-        return MilvusBackend(location)
-    from .folder import FolderBackend
-
-    return FolderBackend.for_writing(Path(location))
+    return implementation(backend_at(location)).Backend.for_writing(location)
 
 
 # -- writing ------------------------------------------------------------------------
@@ -315,6 +349,11 @@ class Backend(ABC):
     """Where an index's generations are written and published."""
 
     location: str
+
+    @classmethod
+    @abstractmethod
+    def for_writing(cls, location: str | os.PathLike[str]) -> Backend:
+        """The index at ``location``, made ready for a build (created when missing)."""
 
     @abstractmethod
     def lock(self) -> AbstractContextManager[None]:

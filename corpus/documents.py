@@ -97,3 +97,19 @@ def duplicate_key(text: str) -> str | None:
     if not words:
         return None
     return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ParagraphRecord:
+    """A whole paragraph; ``pid`` is its head piece's id."""
+
+    pid: int
+    article_id: str
+    number: int
+    start: int
+    end: int
+    text: str
+    title: str
+    source: str
+    url: str | None
+    date: str | None

@@ -18,8 +18,8 @@ from corpus.errors import (
 )
 
 from .answer import Answer, Quote, Source
-from .hits import Hit, Hits
 from .collections import Collections
+from .hits import Hit, Hits
 from .library import Library
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

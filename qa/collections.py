@@ -17,9 +17,8 @@ corpora of one language (each index weighs terms by its own statistics).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,9 +29,10 @@ from corpus.errors import QueryError
 
 from .answer import Answer, Answerer
 from .hits import Hit, Hits
-from .library import DEPTH, Library, collection_name, search_libraries
+from .search import DEPTH, search_libraries
 
-Location = str | os.PathLike[str]
+if TYPE_CHECKING:
+    from .library import Library
 
 
 def collection_names(library: Library | Collections) -> list[str]:
@@ -42,7 +42,7 @@ def collection_names(library: Library | Collections) -> list[str]:
 
 class Collections:
     """Named libraries opened together; the same calls as :class:`qa.Library`, plus ``collection=``
-    to read one of them. Open with :meth:`open` (or :meth:`qa.Library.open` given several indexes)."""
+    to read one of them. Open with :meth:`qa.Library.open` given several indexes."""
 
     def __init__(self, libraries: Iterable[Library], *, fusion_method: str | None = None, weights: Sequence[float] | None = None) -> None:
         self._members: dict[str, Library] = {}
@@ -56,30 +56,6 @@ class Collections:
         self.fusion_method = fusion_method or first.fusion_method
         self.weights = tuple(weights) if weights is not None else first.weights
         self._answerer_instance: Answerer | None = None
-
-    @classmethod
-    def open(
-        cls,
-        locations: Sequence[Location | tuple[str | None, Location]] | Mapping[str, Location],
-        *,
-        model: Location | None = None,
-        fusion_method: str | None = None,
-        weights: Sequence[float] | None = None,
-    ) -> Collections:
-        """Open every index of ``locations``: a mapping of names to indexes, or a list of
-        indexes (named by their folders) and ``(name, index)`` pairs. Raises as
-        :meth:`qa.Library.open` does, or ValueError for two of one name; nothing stays
-        open when one of them fails."""
-        named = list(locations.items()) if isinstance(locations, Mapping) else [item if isinstance(item, tuple) else (None, item) for item in locations]
-        opened: list[Library] = []
-        try:
-            for name, location in named:
-                opened.append(Library.open(location, model=model, fusion_method=fusion_method, weights=weights, name=name or collection_name(location)))
-            return cls(opened, fusion_method=fusion_method, weights=weights)
-        except BaseException:
-            for lib in opened:
-                lib.close()
-            raise
 
     # -- the collections ----------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from corpus import build
 from qa import Library
 from qa.cli import app
-from qa.evaluate_qa import contains_answer, load_jsonl_questions
+from qa.eval.answers import contains_answer, load_jsonl_questions
 
 from .conftest import shared_data
 

@@ -223,7 +223,8 @@ def test_the_head_phrase_names_what_is_asked(question, head):
 
 
 def test_neighbours_reach_across_paragraphs_of_one_article():
-    from qa.answer.features import Sentence, _link_neighbours
+    from qa.answer.analysis import Sentence
+    from qa.answer.features import _link_neighbours
 
     def hit(article: str, paragraph: int) -> Hit:
         return Hit(f"{article}#{paragraph}", article, "T", paragraph, "x", f"{article}.txt", 1.0, 0, 1)
@@ -239,7 +240,7 @@ def test_neighbours_reach_across_paragraphs_of_one_article():
 
 
 def test_a_candidate_beside_the_head_phrase_is_marked(seed_lib):
-    from qa.answer.features import SENTENCE_FEATURES
+    from qa.answer.analysis import SENTENCE_FEATURES
 
     answerer = seed_lib.answerer
     analysis = answerer.analyse(answerer.retrieve("Which adviser on ISIS spoke to Reuters about the commander?"))
@@ -258,7 +259,7 @@ def test_a_paraphrased_predicate_matches_softly(seed_lib):
     """The question's predicate words meet the sentence's words by their contextual vectors:
     "led" finds "spearheaded", which no stem match does, and a sentence that carries neither
     of the question's words scores lower on both the mean and the weakest word."""
-    from qa.answer.features import SENTENCE_FEATURES
+    from qa.answer.analysis import SENTENCE_FEATURES
 
     answerer = seed_lib.answerer
     analysis = answerer.analyse(answerer.retrieve("Who led the rebellion?", k=12))
@@ -275,19 +276,19 @@ def test_a_paraphrased_predicate_matches_softly(seed_lib):
 
 
 def test_word_pieces_are_read_as_words():
-    from qa.answer.features import _piece_words
+    from qa.answer.matching import piece_words
 
-    assert _piece_words(("the", "plot", "was", "spear", "##head", "##ed", "?")) == [
+    assert piece_words(("the", "plot", "was", "spear", "##head", "##ed", "?")) == [
         ("the", [0]), ("plot", [1]), ("was", [2]), ("spearheaded", [3, 4, 5]), ("?", [6])
     ]
-    assert _piece_words(("##ed", "x")) == [("##ed", [0]), ("x", [1])]
+    assert piece_words(("##ed", "x")) == [("##ed", [0]), ("x", [1])]
 
 
 def test_a_further_sentence_is_quoted_when_likely_enough_for_its_length():
     """The best sentence is always quoted; another joins when its probability is at least
     PER_WORD for each of its words (a short likely one does, a long one as likely does not)."""
+    from qa.answer.analysis import SENTENCE_FEATURES, Analysis, Sentence
     from qa.answer.answerer import PER_WORD, choose_quotes
-    from qa.answer.features import SENTENCE_FEATURES, Analysis, Sentence
     from qa.answer.types import Retrieval
 
     texts = ["The best sentence says what was asked.", " ".join(["short"] * 20) + ".", " ".join(["long"] * 40) + "."]
@@ -316,8 +317,8 @@ def test_a_further_sentence_is_quoted_when_likely_enough_for_its_length():
     ],
 )
 def test_the_sentence_going_on_from_the_best_joins_its_quote(question, second, quoted):
+    from qa.answer.analysis import SENTENCE_FEATURES, Analysis, Sentence
     from qa.answer.answerer import choose_quotes
-    from qa.answer.features import SENTENCE_FEATURES, Analysis, Sentence
     from qa.answer.types import Retrieval
 
     first = "Another important role of the immune system is to identify and eliminate tumors."

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from corpus import build
-from corpus.index import current_generation
+from corpus.backends.folder.index import current_generation
 from qa import Library
 
 from .conftest import ROOT, SEEDS
@@ -35,7 +35,7 @@ def _seed_answers(index):
 
 # The keyword index is written by a child process from 2,000 paragraphs on; these builds are
 # smaller, so the command lowers that bound to kill builds whose child is running too.
-BUILD_WITH_WRITER_PROCESS = "import corpus.folder as f; f.KEYWORD_PROCESS_MIN_ROWS = 0; from qa.cli import main; main()"
+BUILD_WITH_WRITER_PROCESS = "import corpus.backends.folder.writer as f; f.KEYWORD_PROCESS_MIN_ROWS = 0; from qa.cli import main; main()"
 
 
 @pytest.mark.parametrize("delay", [0.3, 2.0, 5.0])
@@ -128,7 +128,7 @@ def test_failure_while_embedding_keeps_the_previous_index(seeded, monkeypatch, e
 
 
 def test_failure_while_writing_the_keyword_index_keeps_the_previous_index(seeded, monkeypatch):
-    from corpus.keyword import KeywordIndex
+    from corpus.backends.folder.keyword import KeywordIndex
 
     index, published, docs = seeded
 
@@ -143,7 +143,7 @@ def test_failure_while_writing_the_keyword_index_keeps_the_previous_index(seeded
 
 
 def test_failure_of_the_keyword_writer_process_keeps_the_previous_index(seeded, monkeypatch, tmp_path):
-    import corpus.folder as folder_module
+    import corpus.backends.folder.writer as folder_module
     from corpus import CorpusError
 
     index, published, docs = seeded
@@ -159,7 +159,7 @@ def test_failure_of_the_keyword_writer_process_keeps_the_previous_index(seeded, 
 
 
 def test_a_keyword_writer_that_cannot_start_keeps_the_previous_index(seeded, monkeypatch, tmp_path):
-    import corpus.folder as folder_module
+    import corpus.backends.folder.writer as folder_module
     from corpus import CorpusError
 
     index, published, docs = seeded

@@ -14,7 +14,7 @@ from corpus import (
     SourceError,
     build,
 )
-from corpus.index import CURRENT, current_generation
+from corpus.backends.folder.index import CURRENT, current_generation
 from qa import Library
 
 from .conftest import SEEDS
@@ -124,7 +124,7 @@ def test_refuses_a_folder_that_is_not_an_index(tmp_path):
 
 
 def test_second_build_is_refused_while_one_holds_the_lock(tmp_path):
-    from corpus.folder import FolderBackend
+    from corpus.backends.folder.writer import FolderBackend
 
     index = tmp_path / "index"
     index.mkdir()
@@ -260,7 +260,7 @@ def test_a_rebuild_keeps_the_indexs_settings_unless_given(tmp_path):
 
 
 def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkeypatch):
-    import corpus.folder as folder_module
+    import corpus.backends.folder.writer as folder_module
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from corpus import build
+from corpus.backends.folder.index import current_generation
 from corpus.documents import duplicate_key
-from corpus.index import current_generation
 from qa import Library
 
 SHARED = "US firms added only 146,000 jobs in January, the Labor Department said, far fewer than the 190,000 economists had forecast."

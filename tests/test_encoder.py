@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from corpus import ModelMismatchError, SettingMismatchError, build
-from corpus.index import ENCODER_FILE, current_generation
+from corpus.backends.folder import current_generation
+from corpus.manifest import ENCODER_FILE
 from qa import Library
 
 from .conftest import SEEDS

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.evaluate import load_beir
+from qa.eval.retrieval import load_beir
 
 from .conftest import shared_data
 

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from corpus import build
-from corpus.index import current_generation
-from corpus.keyword import KeywordIndex, _plain_terms
+from corpus.backends.folder.index import current_generation
+from corpus.backends.folder.keyword import KeywordIndex, _plain_terms
 
 QUERIES = [
     "economy growth in the third quarter",

@@ -81,7 +81,8 @@ def test_incremental_update_publishes_by_alias_and_embeds_only_new_text(tmp_path
 
 
 def test_a_killed_build_leaves_the_published_generation(tmp_path, embedder, monkeypatch):
-    from corpus import milvus
+    from corpus.backends import milvus
+    from corpus.backends.milvus.client import META
 
     location = f"milvus:{tmp_path / 'idx.db'}"
     build([SEEDS], location)
@@ -103,7 +104,7 @@ def test_a_killed_build_leaves_the_published_generation(tmp_path, embedder, monk
     build([SEEDS, docs], location)
     backend = milvus.MilvusBackend(location)
     # the new generation and the one kept for open readers, each a collection and its _meta
-    assert len({c.removesuffix(milvus.META) for c in backend._generations()}) == 2
+    assert len({c.removesuffix(META) for c in backend._generations()}) == 2
 
 
 def test_milvus_locations_are_checked(tmp_path):

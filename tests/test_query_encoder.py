@@ -10,7 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from corpus.embed import OnnxEmbedder, export_query_encoder, load_query_embedder, query_encoder_file
+from corpus.embed import (
+    OnnxEmbedder,
+    export_query_encoder,
+    load_query_embedder,
+    query_encoder_file,
+)
 
 from .conftest import ROOT, SEED_FILE
 
@@ -56,12 +61,12 @@ def test_a_damaged_export_is_dropped_and_made_again(tmp_path, monkeypatch, embed
     file = query_encoder_file()
     file.parent.mkdir(parents=True)
     file.write_bytes(b"not an onnx graph")
-    from corpus import embed
+    from corpus.embed import load
 
-    monkeypatch.setattr(embed, "_cache", {})
+    monkeypatch.setattr(load, "_cache", {})
     first = load_query_embedder()  # the damaged file cannot load: PyTorch answers, the file goes
     assert not isinstance(first, OnnxEmbedder) and not file.exists()
-    monkeypatch.setattr(embed, "_cache", {})
+    monkeypatch.setattr(load, "_cache", {})
     again = load_query_embedder()  # exported anew
     assert isinstance(again, OnnxEmbedder) and file.is_file()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from corpus import build
-from corpus.index import Index
+from corpus.backends.folder.index import Index
 
 from .conftest import SEEDS
 

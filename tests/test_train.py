@@ -6,8 +6,8 @@ import pytest
 
 from corpus.build import build
 from qa import Library
-from qa.evaluate_qa import GOLD_LEFT_OUT, Question, WithoutArticle
-from qa.train import collect_gold_left_out
+from qa.eval.answers import GOLD_LEFT_OUT, Question, WithoutArticle
+from qa.eval.train import collect_gold_left_out
 
 QUESTION = "How much did the company's profits rise in the quarter?"
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-import corpus.vector as vector
+import corpus.backends.folder.vector as vector
 from corpus import build
-from corpus.index import current_generation
-from corpus.vector import VectorIndex
+from corpus.backends.folder.index import current_generation
+from corpus.backends.folder.vector import VectorIndex
 from qa import Library
 
 

@@ -14,7 +14,6 @@ import functools
 import html
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 

@@ -19,9 +19,11 @@ from corpus.embed import TokenVectors
 
 from ..hits import Hit
 from ..query import clean_query
+from .analysis import Analysis
 from .cache import BatchCache
+from .candidates import answer_span
 from .entities import Tagger, default_tagger
-from .features import Analysis, analyse_retrieval, answer_span
+from .features import analyse_retrieval
 from .model import AnswerModel, load_model
 from .passages import Passages
 from .question import already_quoted, normalize, resolve_followup

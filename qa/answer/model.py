@@ -6,7 +6,7 @@
   passages answer it at all (logistic regression over
   :data:`features.QUESTION_FEATURES`), which is the answer's confidence.
 
-Both are trained by ``python -m qa.train`` (see there) on SQuAD 2.0 and the
+Both are trained by ``python -m qa.eval.train`` (see there) on SQuAD 2.0 and the
 BBC News development questions; the file records the feature names, the
 training data, the held-out figures and the threshold. Inference is a dot
 product: no scikit-learn at run time, no pickle.
@@ -24,7 +24,7 @@ import numpy as np
 
 from corpus.errors import CorpusError
 
-from .features import QUESTION_FEATURES, SENTENCE_FEATURES
+from .analysis import QUESTION_FEATURES, SENTENCE_FEATURES
 
 MODEL_FILE = Path(__file__).with_name("model.json")
 FORMAT = 1
@@ -109,4 +109,4 @@ def load_model(path: Path = MODEL_FILE) -> AnswerModel:
             meta,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CorpusError(f"the answer model {path} cannot be used ({exc}); retrain it with `python -m qa.train`") from None
+        raise CorpusError(f"the answer model {path} cannot be used ({exc}); retrain it with `python -m qa.eval.train`") from None

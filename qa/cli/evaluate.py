@@ -26,7 +26,7 @@ def eval_command(
 ) -> None:
     """nDCG@10, Recall@100 and MRR@10 of each search mode on a BEIR-format dataset."""
     from qa import Library
-    from qa.evaluate import ensure_index, evaluate, load_beir
+    from qa.eval.retrieval import ensure_index, evaluate, load_beir
     from qa.library import MODES
 
     with user_errors():
@@ -90,9 +90,9 @@ def eval_qa_command(
     corpus eval-qa questions.jsonl --sources FOLDER | --index DIR
     """
     from qa import Library
-    from qa.evaluate import build_cache
-    from qa.evaluate_qa import by_kind, curve, ensure_index, figures, held_out_check, load_questions, run, run_gold_left_out
-    from qa.evaluate_qa import calibrate as choose_threshold
+    from qa.eval.answers import by_kind, curve, ensure_index, figures, held_out_check, load_questions, run, run_gold_left_out
+    from qa.eval.answers import calibrate as choose_threshold
+    from qa.eval.retrieval import build_cache
 
     with user_errors():
         docs, questions = load_questions(questions_file)

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from corpus.errors import SourceError
 
-from .answer import Answerer, normalize
-from .answer.types import Retrieval
-from .evaluate import build_cache
-from .library import Library
+from ..answer import Answerer, normalize
+from ..answer.types import Retrieval
+from ..library import Library
+from .retrieval import build_cache
 
 #: Share of answerable questions that must stay answered when calibrating the threshold.
 TARGET_ANSWERED = 0.90

@@ -1,4 +1,4 @@
-"""Train the answer models: ``python -m qa.train [--squad FILE] [--questions FILE --sources DIR] [--out FILE]``.
+"""Train the answer models: ``python -m qa.eval.train [--squad FILE] [--questions FILE --sources DIR] [--out FILE]``.
 
 Data: SQuAD 2.0 (its contexts indexed on their own; a seeded sample of its
 questions) and JSON Lines development questions over a corpus folder (BBC
@@ -36,16 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer.answerer import Answerer, Draft, choose_quotes
-from .answer.features import QUESTION_FEATURES, SENTENCE_FEATURES, Analysis
-from .answer.model import MODEL_FILE, AnswerModel, Logistic
-from .evaluate import build_cache
-from .evaluate_qa import (
+from ..answer.analysis import QUESTION_FEATURES, SENTENCE_FEATURES, Analysis
+from ..answer.answerer import Answerer, Draft, choose_quotes
+from ..answer.model import MODEL_FILE, AnswerModel, Logistic
+from ..library import Library
+from .answers import (
     GOLD_LEFT_OUT,
     TARGET_ANSWERED,
     Outcome,
-    WithoutArticle,
     Question,
+    WithoutArticle,
     calibrate,
     contains_answer,
     curve,
@@ -56,7 +56,7 @@ from .evaluate_qa import (
     outcome,
     retrieve_without_gold,
 )
-from .library import Library
+from .retrieval import build_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -234,7 +234,7 @@ def _sha256(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qa.eval.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--squad", type=Path, default=DATA / "squad" / "cs224n-dev-v2.0.json")
     parser.add_argument("--squad-questions", type=int, default=2400, help="SQuAD questions sampled (seeded), half unanswerable")
     parser.add_argument("--gold-left-out", type=int, default=1200, help="of the sampled answerable SQuAD questions, how many are also asked without their gold paragraph")
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         answerable_model,
         threshold,
         {
-            "trained_with": f"python -m qa.train (scikit-learn {sklearn.__version__})",
+            "trained_with": f"python -m qa.eval.train (scikit-learn {sklearn.__version__})",
             "data": {
                 "squad": {"file": args.squad.name, "sha256": _sha256(args.squad), "questions": len(sample), GOLD_LEFT_OUT: len(left_out)},
                 args.questions.stem: {"file": args.questions.name, "sha256": _sha256(args.questions), "questions": len(dev)},

@@ -1,6 +1,6 @@
 """The keyword index: Whoosh, BM25F over title and text, English Snowball stemming.
 
-Nothing outside this module imports Whoosh.
+Nothing outside the backends imports Whoosh (the analysis is shared with Milvus: :mod:`corpus.backends.analysis`).
 
 One document per paragraph (not per window-sized piece: BM25 over whole
 paragraphs ranks better, 0.685 against 0.611 nDCG@10 on SciFact test), keyed by
@@ -11,7 +11,7 @@ each body gives (there the shortest paragraph wins on title-only matches).
 Title boost 0.3 was best on SciFact train (nDCG@10 0.699; 0.5: 0.697,
 1.0: 0.674, title folded into the body: 0.697).
 
-Choices (measured on SciFact's train queries, see the README):
+Choices (measured on SciFact's train queries, see docs/quality.md):
 - ``LanguageAnalyzer("en")``: Snowball stemming (Whoosh's default Porter stemmer
   keeps doubled consonants, ``running -> runn``) and NLTK's 127-word English
   stop list, which covers question words (*what*, *how*, *do*) that the
@@ -44,18 +44,17 @@ from pathlib import Path
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import qparser, scoring
-from whoosh.analysis import LanguageAnalyzer
 from whoosh.fields import ID, TEXT, Schema
 from whoosh.query import AndNot, Not, Or, Phrase, Term
 from whoosh.query.qcore import _NullQuery
 
-from .backend import ParsedQuery
-from .errors import IndexCorruptError
+from ...backend import ParsedQuery
+from ...errors import IndexCorruptError
+from ..analysis import TITLE_BOOST, make_analyzer
 
 log = logging.getLogger(__name__)
 
 ANALYZER_ID = "whoosh-LanguageAnalyzer(en)/snowball/nltk-stop/v2-paragraphs"
-TITLE_BOOST = 0.3
 BM25_B = 0.75
 BM25_K1 = 1.2
 
@@ -73,10 +72,6 @@ class BM25(scoring.BM25F):
 
 #: Words of a query kept for the keyword side (the rest of a huge query is ignored).
 MAX_QUERY_TERMS = 64
-
-
-def make_analyzer():
-    return LanguageAnalyzer("en")
 
 
 def make_schema() -> Schema:

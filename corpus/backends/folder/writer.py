@@ -1,5 +1,5 @@
 """Writing the folder backend: a generation drafted in a temporary folder, published
-by replacing ``CURRENT`` atomically (the layout is in :mod:`corpus.index`).
+by replacing ``CURRENT`` atomically (the layout is in :mod:`.index`).
 
 A draft starts as a copy of the published generation's Whoosh index, FAISS
 index and SQLite store, is changed in place, fsynced, renamed into a
@@ -23,11 +23,23 @@ from typing import Any
 
 import numpy as np
 
-from .backend import FOLDER_BACKEND, Backend, Draft, build_lock
-from .documents import Article, Paragraph
-from .errors import CorpusError, IndexCorruptError
-from .index import CURRENT, GEN_PREFIX, KEYWORD_DIR, LOCK, MANIFEST, STORE, TMP_PREFIX, VECTORS, current_generation, read_manifest
-from .keyword import ANALYZER_ID, BM25_B, BM25_K1, TITLE_BOOST, KeywordIndex
+from ...backend import FOLDER_BACKEND, Backend, Draft, build_lock
+from ...documents import Article, Paragraph
+from ...errors import CorpusError, IndexCorruptError
+from ..analysis import TITLE_BOOST
+from .index import (
+    CURRENT,
+    GEN_PREFIX,
+    KEYWORD_DIR,
+    LOCK,
+    MANIFEST,
+    STORE,
+    TMP_PREFIX,
+    VECTORS,
+    current_generation,
+    read_manifest,
+)
+from .keyword import ANALYZER_ID, BM25_B, BM25_K1, KeywordIndex
 from .keyword_writer import KeywordWriter
 from .store import Store
 from .vector import VectorIndex
@@ -48,9 +60,10 @@ class FolderBackend(Backend):
         self.location = str(index_dir)
 
     @classmethod
-    def for_writing(cls, index_dir: Path) -> FolderBackend:
-        """The index folder at ``index_dir``, created if missing; a folder that holds
+    def for_writing(cls, location: str | os.PathLike[str]) -> FolderBackend:
+        """The index folder at ``location``, created if missing; a folder that holds
         anything else is refused, so a build never writes into someone's documents."""
+        index_dir = Path(location)
         if index_dir.exists() and not index_dir.is_dir():
             raise CorpusError(f"index path {index_dir} is a file, not a folder")
         if index_dir.is_dir() and not (index_dir / CURRENT).exists():

@@ -20,36 +20,32 @@ old index as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collections.abc import Iterable, Sequence
-
 import numpy as np
 
-from .backend import FOLDER_BACKEND, Admitted, ParsedQuery, Reader, backend_of
-from .filters import Where
-from .documents import Article
-from .embed import Embedder, load_embedder, load_query_embedder, model_fingerprint
-from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from ...backend import FOLDER_BACKEND, Admitted, ParsedQuery, Reader, backend_of
+from ...documents import Article, ParagraphRecord
+from ...embed import Embedder, load_embedder, load_query_embedder
+from ...errors import IndexCorruptError, IndexNotFoundError
+from ...filters import Where
+from ...manifest import read_manifest_data, resolve_model_path
 from .keyword import ANALYZER_ID, KeywordIndex
-from .store import ParagraphRecord, Store
+from .store import Store
 from .vector import VectorIndex
 
 log = logging.getLogger(__name__)
 
-FORMAT = "corpus-qa-index"
-FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 KEYWORD_DIR = "keyword"
 VECTORS = "vectors.faiss"
 STORE = "store.sqlite"
-ENCODER_FILE = "encoder-int8.onnx"
 LOCK = ".build.lock"
 TMP_PREFIX = ".tmp-"
 GEN_PREFIX = "g-"
@@ -71,6 +67,14 @@ def current_generation(index_dir: Path) -> Path | None:
     return gen
 
 
+def find_indexes(folder: str | os.PathLike[str]) -> list[Path]:
+    """The published indexes directly inside ``folder``, by name (see :func:`corpus.backend.find_indexes`)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / CURRENT).is_file())
+
+
 def read_manifest(gen: Path) -> dict[str, Any]:
     try:
         text = (gen / MANIFEST).read_text(encoding="utf-8")
@@ -79,53 +83,6 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexCorruptError(f"{gen / MANIFEST} cannot be read: {exc}") from exc
     return read_manifest_data(text, str(gen / MANIFEST))
-
-
-def read_manifest_data(text: str, where: str) -> dict[str, Any]:
-    """A manifest from its JSON text, checked to be one this version reads."""
-    try:
-        manifest = json.loads(text)
-    except ValueError as exc:
-        raise IndexCorruptError(f"{where} cannot be read: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorruptError(f"{where} is not a corpus-qa manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexCorruptError(
-            f"index format {manifest.get('format_version')} is not supported (this version reads {FORMAT_VERSION}); "
-            "rebuild it with `corpus build --rebuild`"
-        )
-    return manifest
-
-
-def resolve_model_path(manifest: dict[str, Any], model: str | os.PathLike[str] | None) -> str | None:
-    """The model folder to use with an index, checked against its manifest.
-
-    ``model`` (if given) must be the model that built the index. Without it,
-    the manifest's path is used, or the bundled model when the index was built
-    with it and the path moved (another virtual environment, say).
-    """
-    recorded = manifest["model"]
-    if model is not None:
-        path = Path(model)
-        if not path.is_dir():
-            raise ModelMismatchError(f"model folder not found: {model}")
-        if model_fingerprint(path) != recorded["fingerprint"]:
-            raise ModelMismatchError(
-                f"the index was built with the model {recorded['name']!r}, not {str(model)!r}; "
-                "search with that model or rebuild with `corpus build --rebuild --model ...`"
-            )
-        return str(path)
-    if Path(recorded["path"]).is_dir() and model_fingerprint(Path(recorded["path"])) == recorded["fingerprint"]:
-        return recorded["path"]
-    from .embed import DEFAULT_MODEL_NAME, default_model_path
-
-    bundled = default_model_path()
-    if recorded["name"] == DEFAULT_MODEL_NAME and model_fingerprint(bundled) == recorded["fingerprint"]:
-        return None
-    raise ModelMismatchError(
-        f"the index was built with the model {recorded['name']!r} ({recorded['path']}), which is not available here "
-        "or has changed; pass it with --model or rebuild with `corpus build --rebuild`"
-    )
 
 
 @dataclass

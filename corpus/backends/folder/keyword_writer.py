@@ -13,7 +13,7 @@ added them. Its job comes as one JSON line on stdin, it reports rows written
 as lines on stdout, and it exits as soon as its stdin closes early, so a
 killed build leaves no writer behind.
 
-    python -m corpus.keyword_writer < job.json
+    python -m corpus.backends.folder.keyword_writer < job.json
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .errors import CorpusError
+from ...errors import CorpusError
 
 #: Rows between two progress lines of the child.
 REPORT_EVERY = 1_000
@@ -57,7 +57,7 @@ class KeywordWriter:
         self._report: dict = {}
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "corpus.keyword_writer"],
+                [sys.executable, "-m", __name__],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -29,7 +29,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import IndexCorruptError
+from ...errors import IndexCorruptError
 
 #: From this many vectors on, a build makes an approximate (IVF) index.
 ANN_MIN_VECTORS = 200_000

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.build import build
-from corpus.errors import IndexCorruptError, ModelMismatchError, SettingMismatchError, SourceError
+from corpus.errors import (
+    IndexCorruptError,
+    ModelMismatchError,
+    SettingMismatchError,
+    SourceError,
+)
 
-from .library import MODES, Library
+from ..library import MODES, Library
 
 MEASURES = {"ndcg@10": "nDCG@10", "recall@100": "R@100", "mrr@10": "RR@10"}
 

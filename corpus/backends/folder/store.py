@@ -14,13 +14,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import nearcopies
-from .documents import Article, Paragraph, duplicate_key
-from .errors import IndexCorruptError
-from .split import paragraph_extents
+from ... import nearcopies
+from ...documents import Article, Paragraph, ParagraphRecord, duplicate_key
+from ...errors import IndexCorruptError
+from ...split import paragraph_extents
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -70,22 +69,6 @@ SELECT p.pid, p.article_id, p.number, p.pstart, p.pend,
 FROM pieces p JOIN articles a ON a.id = p.article_id
 WHERE p.part = 0
 """
-
-
-@dataclass(frozen=True)
-class ParagraphRecord:
-    """A whole paragraph; ``pid`` is its head piece's id."""
-
-    pid: int
-    article_id: str
-    number: int
-    start: int
-    end: int
-    text: str
-    title: str
-    source: str
-    url: str | None
-    date: str | None
 
 
 class Store:

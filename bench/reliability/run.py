@@ -3,8 +3,8 @@
     python bench/reliability/run.py [--only fuzz,crash,load,memory,hostile,security] [--quick]
 
 Writes bench/results/reliability.json (the figures, each with the command that
-reproduces it) and bench/results/reliability.md, the table the README shows
-(a full run puts it between the README's reliability markers).
+reproduces it) and bench/results/reliability.md, the table docs/reliability.md shows
+(a full run puts it between that page's reliability markers).
 Not part of ``make test``: it takes about half an hour on two cores. All
 traffic stays on 127.0.0.1.
 """
@@ -57,19 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(results, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
     args.out.with_suffix(".md").write_text(table(results), encoding="utf-8")
     if args.out == OUT and not args.quick:
-        update_readme(table(results))
+        update_doc(table(results))
     print(f"{clock.seconds()} s; wrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
     return 0
 
 
-def update_readme(text: str) -> None:
-    """Put the table between the README's reliability markers, so the two never disagree."""
-    readme = ROOT / "README.md"
-    content = readme.read_text(encoding="utf-8")
+def update_doc(text: str) -> None:
+    """Put the table between docs/reliability.md's markers, so the two never disagree."""
+    doc = ROOT / "docs" / "reliability.md"
+    content = doc.read_text(encoding="utf-8")
     start, end = "<!-- reliability:start -->\n", "<!-- reliability:end -->"
     if start in content and end in content:
         head, rest = content.split(start, 1)
-        readme.write_text(head + start + text + end + rest.split(end, 1)[1], encoding="utf-8")
+        doc.write_text(head + start + text + end + rest.split(end, 1)[1], encoding="utf-8")
 
 
 def base_index() -> Path:
@@ -118,7 +118,7 @@ def machine() -> dict:
 
 
 def table(results: dict) -> str:
-    """The README's table: one row per figure, with what is required and how to reproduce it."""
+    """The table of docs/reliability.md: one row per figure, with what is required and how to reproduce it."""
     rows = ["| trial | figure | result | required |", "| --- | --- | --- | --- |"]
 
     def row(trial: str, figure: str, result: object, required: str) -> None:

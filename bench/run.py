@@ -396,8 +396,10 @@ def summary(result: dict) -> str:
         lines.append("")
     start = result.get("startup") or (sizes.get("10k") or {}).get("startup")
     if start:
+        where = start.get("machine")
+        when = f" (measured {start['measured_at']}" + (f" on {where['cpu']}, {where['cores']} cores" if where else "") + ")" if "measured_at" in start else ""
         lines += [
-            f"Cold commands over the 10k index (a fresh process each, median of {len(start['ask']['runs_s'])}; "
+            f"Cold commands over the 10k index{when} (a fresh process each, median of {len(start['ask']['runs_s'])}; "
             "beside them the same with PyTorch as the query encoder, as before the ONNX export):",
             "",
             "| command | s | with PyTorch |",
@@ -427,7 +429,7 @@ def main() -> None:
 
         build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
         result = json.loads((args.out / "latest.json").read_text()) if (args.out / "latest.json").exists() else {"machine": machine(), "sizes": {}}
-        result["startup"] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **startup(MATERIAL_INDEX)}
+        result["startup"] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **startup(MATERIAL_INDEX)}
         result.setdefault("when", result["startup"]["measured_at"])
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "latest.json").write_text(json.dumps(result, indent=2))

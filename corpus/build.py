@@ -205,7 +205,14 @@ def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedde
 
 def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> list[Article]:
     articles: dict[str, Article] = {}
-    for item in read_sources(sources):
+    pages = 0
+
+    def on_page() -> None:  # a long PDF takes seconds: its pages move a bar of their own
+        nonlocal pages
+        pages += 1
+        progress("read (PDF pages)", pages, None)
+
+    for item in read_sources(sources, on_page=on_page):
         if isinstance(item, Skipped):
             report.skipped.append(item)
         elif item.id in articles:
@@ -216,6 +223,8 @@ def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> li
                 report.notes.append(f"{item.source}: not UTF-8, read as {item.meta['encoding']}")
         progress("read", len(articles), None)
     progress("read", len(articles), len(articles))  # done: its clock stops while the model loads
+    if pages:
+        progress("read (PDF pages)", pages, pages)
     return list(articles.values())
 
 

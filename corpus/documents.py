@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -26,11 +27,21 @@ class Article:
     date: str | None = None
     url: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Where each page begins in ``text``, for a paged document (a PDF): ``pages[i]`` is the
+    #: offset of page ``i + 1``'s first character; empty for text without pages.
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (1-based) holding ``text[offset]``, or None for text without pages."""
+        return page_at(self.pages, offset)
 
     def content_hash(self) -> str:
         """A hash of everything that is indexed, used for incremental builds."""
+        fields = [self.title, self.text, self.source, self.date, self.url, self.meta]
+        if self.pages:  # left out when empty, so that articles without pages keep their hashes
+            fields.append(list(self.pages))
         payload = json.dumps(
-            [self.title, self.text, self.source, self.date, self.url, self.meta],
+            fields,
             sort_keys=True,
             ensure_ascii=False,
             default=str,
@@ -38,7 +49,14 @@ class Article:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["pages"] = list(self.pages)
+        return data
+
+
+def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
+    """The page (1-based) holding the character at ``offset``, given where each page begins."""
+    return bisect.bisect_right(pages, offset) or 1 if pages else None
 
 
 def paragraph_id(article_id: str, number: int, part: int = 0) -> str:
@@ -113,3 +131,4 @@ class ParagraphRecord:
     source: str
     url: str | None
     date: str | None
+    page: int | None = None  # the page it begins on, in a paged document

@@ -1,4 +1,5 @@
-"""Reading sources: folders, text and Markdown files, HTML pages and JSON Lines.
+"""Reading sources: folders, text and Markdown files, HTML pages, JSON Lines, and PDF, Word and
+EPUB documents (read by :mod:`corpus.formats`).
 
 Every reader yields :class:`Article` records, or :class:`Skipped` records for
 what could not be read; nothing here raises for a bad file, so one broken file
@@ -12,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .documents import Article, Skipped
@@ -23,11 +24,16 @@ log = logging.getLogger(__name__)
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 JSONL_SUFFIXES = frozenset({".jsonl"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+#: Documents read by a library of their own: a file is one article.
+DOCUMENT_SUFFIXES = frozenset({".pdf", ".docx", ".epub"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | DOCUMENT_SUFFIXES
 
 #: A text, Markdown or HTML file is one article; above this size (far beyond a book) it is
 #: skipped, not read into memory: such a file is a collection to split, or to give as .jsonl.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+#: A PDF, Word or EPUB file above this size is skipped (a PDF is read a page at a time, so a
+#: big one costs time, not memory).
+MAX_DOCUMENT_BYTES = 1024 * 1024 * 1024
 #: One line of a .jsonl file above this size is skipped.
 MAX_JSONL_LINE_BYTES = 16 * 1024 * 1024
 
@@ -35,11 +41,12 @@ _BINARY_SNIFF = 8192
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 
 
-def read_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Article | Skipped]:
+def read_sources(paths: Iterable[str | os.PathLike[str]], on_page: Callable[[], None] | None = None) -> Iterator[Article | Skipped]:
     """Yield the articles of every source path, in a stable order.
 
     A folder is read recursively (hidden entries are ignored); a file is read by
     its suffix. A path that does not exist raises :class:`SourceError`.
+    ``on_page`` is called after each page of a PDF is read (a long one takes seconds).
     """
     for raw in paths:
         path = Path(raw)
@@ -51,10 +58,10 @@ def read_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Article | 
                 if isinstance(file, Skipped):
                     yield file
                 else:
-                    yield from read_file(file, article_id=_file_id(root, file))
+                    yield from read_file(file, article_id=_file_id(root, file), on_page=on_page)
         else:
             resolved = path.resolve()
-            yield from read_file(resolved, article_id=resolved.name)
+            yield from read_file(resolved, article_id=resolved.name, on_page=on_page)
 
 
 def _walk(root: Path) -> Iterator[Path | Skipped]:
@@ -72,11 +79,14 @@ def _file_id(root: Path, file: Path) -> str:
     return f"{root.name}/{file.relative_to(root).as_posix()}"
 
 
-def read_file(path: Path, article_id: str) -> Iterator[Article | Skipped]:
+def read_file(path: Path, article_id: str, on_page: Callable[[], None] | None = None) -> Iterator[Article | Skipped]:
     """Yield the article(s) of one file, or a :class:`Skipped` record."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         yield Skipped(str(path), f"unsupported file type {suffix or '(none)'}")
+        return
+    if suffix in DOCUMENT_SUFFIXES:
+        yield _read_document(path, article_id, suffix, on_page)
         return
     try:
         if suffix in JSONL_SUFFIXES:
@@ -107,6 +117,37 @@ def read_file(path: Path, article_id: str) -> Iterator[Article | Skipped]:
         yield Skipped(str(path), "no text found")
     else:
         yield article
+
+
+def _read_document(path: Path, article_id: str, suffix: str, on_page: Callable[[], None] | None) -> Article | Skipped:
+    """A PDF, Word or EPUB file through its reader; never raises for a bad file."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return Skipped(str(path), f"unreadable: {exc.strerror or exc}")
+    if size == 0:
+        return Skipped(str(path), "empty file")
+    if size > MAX_DOCUMENT_BYTES:
+        return Skipped(str(path), f"too large ({size:,} bytes > {MAX_DOCUMENT_BYTES:,})")
+    try:
+        if suffix == ".pdf":
+            from .formats.pdf import read_pdf
+
+            return read_pdf(path, article_id, on_page)
+        if suffix == ".docx":
+            from .formats.word import read_docx
+
+            return read_docx(path, article_id)
+        from .formats.ebook import read_epub
+
+        return read_epub(path, article_id)
+    except ImportError as exc:  # the optional readers are dependencies; say which one is missing
+        return Skipped(str(path), f"cannot read {suffix} files: {exc.name or exc} is not installed")
+    except OSError as exc:
+        return Skipped(str(path), f"unreadable: {exc.strerror or exc}")
+    except Exception as exc:  # a reader library failing on a malformed file must not stop the build
+        log.info("%s could not be read: %r", path, exc)
+        return Skipped(str(path), f"cannot be read ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})")
 
 
 def _binary_or_empty(data: bytes) -> str | None:

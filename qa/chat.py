@@ -67,7 +67,7 @@ def respond(
         yield ChatReply(EMPTY_QUESTION, None, final=True)
         return
     passages = tuple(retrieval.passages)
-    reading = [f"- {md_escape(h.title)}, paragraph {h.paragraph}" for h in passages]
+    reading = [f"- {md_escape(h.title)}, {h.place}" for h in passages]
     yield ChatReply("*Reading:*\n" + "\n".join(reading), None, passages)
     answer = answerer.compose(retrieval, turns).answer(answerer.threshold)
     yield ChatReply(render(answer, link, cite), answer, passages, final=True)
@@ -102,7 +102,7 @@ def render(answer: Answer, link: Link | None = None, cite: Callable[[int], str] 
 
 
 def _paragraph(source: Source, link: Link | None) -> str:
-    label = f"paragraph {source.paragraph}"
+    label = source.place
     url = link(source) if link else None
     return f"[{label}]({url})" if url else label
 

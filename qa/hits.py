@@ -19,6 +19,7 @@ class Hit:
     ``also_in`` names the other articles holding a copy of this paragraph (the same
     words): a search shows one of them, the best; one of another collection is
     named ``collection:article``. ``collection`` names the index the hit comes from.
+    ``page`` is the page the paragraph begins on, in a paged document (a PDF).
     """
 
     id: str
@@ -39,6 +40,12 @@ class Hit:
     vector_score: float | None = None
     also_in: tuple[str, ...] = ()
     collection: str | None = None
+    page: int | None = None
+
+    @property
+    def place(self) -> str:
+        """Where the paragraph is in its article, as shown: "paragraph 7", or "paragraph 7, p. 12"."""
+        return place_label(self.paragraph, self.page)
 
     @property
     def key(self) -> tuple[str | None, str]:
@@ -66,6 +73,11 @@ class Hit:
         data["highlighted_terms"] = self.highlighted_terms
         data["also_in"] = list(self.also_in)
         return data
+
+
+def place_label(paragraph: int, page: int | None) -> str:
+    """"paragraph 7", with the page when the document has pages: "paragraph 7, p. 12"."""
+    return f"paragraph {paragraph}" + (f", p. {page}" if page is not None else "")
 
 
 def shown_source(item, with_collection: bool = False) -> str:

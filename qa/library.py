@@ -370,6 +370,7 @@ class Library:
             vector_score=vec[1] if vec else None,
             also_in=also_in,
             collection=self.name,
+            page=record.page,
         )
 
 

@@ -52,6 +52,16 @@ def _corpus_command():
     return typer.main.get_command(app)
 
 
+def _api_route(words: list[str]) -> bool:
+    """Whether a curl command calls a route of the HTTP API."""
+    from ui.api import api_app
+
+    url = next(w for w in words if "localhost:" in w)
+    path = re.sub(r"^[a-z]+://", "", url).split("/", 1)[1].split("?")[0]
+    routes = [re.sub(r"\{[^}]+\}", "[^?]+", route) for route in api_app(None).openapi()["paths"]]
+    return path.startswith("api/") and any(re.fullmatch(route.lstrip("/"), path[len("api/") :]) for route in routes)
+
+
 def _make_targets() -> set[str]:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     return set(re.findall(r"^([\w-]+):", makefile, re.M))
@@ -90,6 +100,8 @@ def test_the_readme_commands_exist_with_the_options_it_gives():
             sub = group.commands.get(words[1])
             assert sub is not None, words
             sub.make_context(words[1], words[2:])  # raises on an unknown option or a bad value
+        elif words[0] == "curl":
+            assert _api_route(words), words
         else:
             assert words[0] in {"pip", "python"}, words
 

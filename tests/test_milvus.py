@@ -199,3 +199,20 @@ def test_sigkill_mid_build_keeps_the_published_generation(tmp_path, embedder, de
     assert report.articles == 121
     with Library.open(location) as lib:
         assert lib.info()["articles"] == 121 and lib.search("drowning dissenters", k=1)[0].paragraph == 2
+
+
+def test_a_pdf_keeps_its_pages_in_milvus(tmp_path, embedder):
+    pytest.importorskip("fpdf", reason="fpdf2 makes the test PDF (the test extra)")
+    from .documents import make_pdf, seed_article
+
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    title, paragraphs = seed_article()
+    make_pdf(folder / "seed.pdf", title, paragraphs, columns=2)
+    location = f"milvus:{tmp_path / 'papers.db'}"
+    build([folder], location)
+    with Library.open(location) as lib:
+        hit = lib.search("raise the flag of Iraq in the center of Mosul", k=1)[0]
+        article = lib.article(hit.article_id)
+        assert len(article.pages) >= 2 and hit.page == article.page_at(hit.start) == 2
+        assert lib.ask("How many people did ISIS execute?").sources[0].page == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,12 +36,15 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _serving(lib: Library):
-    """The chat over ``lib`` in this process, at the URL it yields; closed with the library."""
+def _serving(lib: Library, access=None, app: list | None = None):
+    """The chat over ``lib`` in this process, at the URL it yields; closed with the library.
+    ``app`` receives the server's application (to list its routes)."""
     from ui.app import launch
 
     port = _free_port()
-    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True)
+    demo = launch(lib, port=port, prevent_thread_lock=True, quiet=True, access=access)
+    if app is not None:
+        app.append(demo.app)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -86,6 +90,24 @@ def test_api_endpoint_answers_through_gradio_client(server):
     assert answer["sources"][0]["paragraph"] == 2
     declined = client.predict("Who won the 2018 World Cup?", [], api_name="/ask")
     assert not declined["answered"] and declined["closest"]
+
+
+def test_the_json_api_is_served_beside_the_chat(server):
+    """As curl calls it: plain HTTP and JSON under /api, on the chat's own port."""
+    import json
+
+    request = urllib.request.Request(server + "api/ask", json.dumps({"question": "How many people did ISIS execute?"}).encode(), {"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        answer = json.loads(response.read())
+    assert answer["answered"] and "58 people" in answer["quotes"][0]["text"]
+    with urllib.request.urlopen(server + "api/search?q=drowning+dissenters&k=2", timeout=60) as response:
+        assert len(json.loads(response.read())["hits"]) == 2
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(server + "api/search?q=rebellion&where=since=yesterday", timeout=60)
+    assert refused.value.code == 400 and "yesterday" in json.loads(refused.value.read())["error"]
+    for page in ("api/docs", "api/openapi.json"):
+        with urllib.request.urlopen(server + page, timeout=60) as response:
+            assert response.status == 200
 
 
 def _raw_call(server: str, api: str, data: list) -> dict:
@@ -227,9 +249,24 @@ def test_serve_warns_before_binding_another_address(seed_index):
     with socket.socket() as busy:
         busy.bind(("0.0.0.0", 0))
         port = busy.getsockname()[1]
-        result = CliRunner().invoke(app, ["serve", "--index", str(seed_index), "--host", "0.0.0.0", "--port", str(port)])
-    assert "warning: binding 0.0.0.0" in result.output
+        result = CliRunner().invoke(app, ["serve", "--index", str(seed_index), "--host", "0.0.0.0", "--port", str(port), "--no-auth"])
+    assert "warning: binding 0.0.0.0" in result.output and "--no-auth: anyone who can reach" in result.output
     assert result.exit_code == 1 and "in use" in result.output
+
+
+def test_serving_beyond_this_machine_needs_logins_or_no_auth(seed_index, tmp_path):
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    refused = CliRunner().invoke(app, ["serve", "--index", str(seed_index), "--host", "0.0.0.0", "--port", str(_free_port())])
+    assert refused.exit_code == 1 and "--auth USER:PASSWORD or --auth-file FILE, or --no-auth" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    (tmp_path / "bad").write_text("alice\n")
+    bad = CliRunner().invoke(app, ["serve", "--index", str(seed_index), "--auth-file", str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and "not USER:PASSWORD or token=TOKEN" in bad.output
+    both = CliRunner().invoke(app, ["serve", "--index", str(seed_index), "--host", "0.0.0.0", "--no-auth", "--auth", "alice:secret"])
+    assert both.exit_code == 1 and "contradicts" in both.output and "secret" not in both.output
 
 
 @contextlib.contextmanager
@@ -482,3 +519,171 @@ def test_browser_chat_lists_collections_and_answers_from_the_chosen_one(shelf_se
         assert "12,000" in page.locator("#article .cited").inner_text()
         page.screenshot(path=str(tmp_path / "collections.png"))
         assert page.outside == []
+
+
+@pytest.fixture(scope="module")
+def pdf_server(tmp_path_factory, embedder):
+    """The chat over a folder holding one two-column PDF of the seed article."""
+    pytest.importorskip("fpdf", reason="fpdf2 makes the test PDF (the test extra)")
+    from .documents import make_pdf, seed_article
+
+    folder = tmp_path_factory.mktemp("pdf") / "papers"
+    folder.mkdir()
+    title, paragraphs = seed_article()
+    make_pdf(folder / "seed.pdf", title, paragraphs, columns=2, running="Newsweek | World", hyphenate=True)
+    build([folder], folder.parent / "index")
+    with _serving(Library.open(folder.parent / "index")) as url:
+        yield url
+
+
+def test_browser_citation_of_a_pdf_names_its_page_and_the_article_opens_at_it(pdf_server, tmp_path):
+    with _browser(pdf_server, tmp_path) as page:
+        reply = _ask(page, "What did Abadi say about the flag of Iraq?")
+        assert "raise the flag of Iraq" in reply.inner_text()
+        assert "p. 2" in reply.inner_text()  # the source line under the answer
+        card = _click_citation(page, reply, 1)
+        assert "p. 2" in card.locator(".head").inner_text()
+        page.locator("#open-article input").click()
+        page.get_by_role("option").first.click()
+        cited = page.locator("#article .cited")
+        cited.wait_for(timeout=10_000)
+        assert "raise the flag of Iraq" in cited.inner_text() and cited.is_visible()
+        marks = page.locator("#article .page").all_inner_texts()
+        assert marks[:2] == ["p. 1", "p. 2"]
+        # the cited paragraph comes after the mark of its page
+        assert page.evaluate("() => { const m = document.getElementById('page-2'), c = document.querySelector('#article .cited'); return !!(m.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING) || m.closest('.cited') === c; }")
+        page.screenshot(path=str(tmp_path / "pdf-article.png"))
+
+
+#: Words of the seed article: a response holding one of them gave away corpus text.
+CORPUS_WORDS = ("Mosul", "Baghdad", "drowning", "000_b1f4a7747a1a99d4", "Hashimi")
+
+
+def _routes(app, prefix: str = "") -> list[tuple[str, set[str]]]:
+    """Every path the server answers, with its methods (mounted apps and routers included)."""
+    out = []
+    for route in getattr(app, "routes", []):
+        path = prefix + (getattr(route, "path", "") or "")
+        inner = getattr(route, "app", None) if type(route).__name__ == "Mount" else getattr(route, "original_router", None) or (route if hasattr(route, "routes") else None)
+        if inner is not None and hasattr(inner, "routes"):
+            out += _routes(inner, path)
+        elif getattr(route, "path", None) is not None:
+            out.append((path, set(getattr(route, "methods", None) or {"GET"})))
+    return out
+
+
+def _request(url: str, method: str, headers: dict | None = None, body: bytes | None = None, timeout: float = 60) -> tuple[int, str]:
+    """Status and body; a stream that stays open is read for ``timeout`` seconds (what it sent
+    by then is its body)."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            chunks = []
+            try:
+                while chunk := response.read1(65536):
+                    chunks.append(chunk)
+            except TimeoutError:
+                pass
+            return response.status, b"".join(chunks).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def guarded(seed_index):
+    from ui.auth import Access
+
+    app: list = []
+    with _serving(Library.open(seed_index), access=Access((("alice", "correct horse"),), "s3cret-token"), app=app) as url:
+        yield url, app[0]
+
+
+def test_with_logins_no_route_gives_corpus_text_without_them(guarded):
+    url, app = guarded
+    routes = _routes(app)
+    paths = {path for path, _ in routes}
+    assert {"/", "/config", "/api/ask", "/api/search", "/api/articles/{article_id:path}", "/gradio_api/info"} <= paths, sorted(paths)
+    seen = 0
+    for path, methods in routes:
+        concrete = re.sub(r"\{[^}]+\}", "x", path).replace("x:path", "x")
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            body = b'{"question": "How many people did ISIS execute?", "q": "rebellion", "data": ["How many people did ISIS execute?", []]}' if method == "POST" else None
+            status, text = _request(url.rstrip("/") + concrete, method, {"content-type": "application/json"}, body, timeout=5)
+            seen += 1
+            assert not any(word in text for word in CORPUS_WORDS), (method, concrete, status, text[:300])
+            if concrete.startswith("/api/"):
+                assert status == 401, (method, concrete, status)
+    assert seen >= 30
+    # asked the way a client asks, still nothing
+    for api in ("ask", "ask_filtered"):
+        status, text = _request(f"{url}gradio_api/call/{api}", "POST", {"content-type": "application/json"}, b'{"data": ["How many people did ISIS execute?", []]}')
+        assert status in (401, 403) and not any(word in text for word in CORPUS_WORDS)
+    status, page = _request(url, "GET")
+    assert status == 200 and '"auth_required":true' in page.replace(" ", "")  # the page shows the login form
+
+
+def test_with_logins_the_api_answers_to_its_token_or_a_login(guarded):
+    import base64
+    import json
+
+    url, _ = guarded
+    question = json.dumps({"question": "How many people did ISIS execute?"}).encode()
+    status, text = _request(url + "api/ask", "POST", {"content-type": "application/json", "authorization": "Bearer s3cret-token"}, question)
+    assert status == 200 and json.loads(text)["answered"]
+    basic = base64.b64encode(b"alice:correct horse").decode()
+    status, text = _request(url + "api/search?q=Mosul&k=1", "GET", {"authorization": f"Basic {basic}"})
+    assert status == 200 and len(json.loads(text)["hits"]) == 1
+    for wrong in ("Bearer nope", "Basic " + base64.b64encode(b"alice:wrong").decode(), "s3cret-token"):
+        status, text = _request(url + "api/info", "GET", {"authorization": wrong})
+        assert status == 401 and "error" in json.loads(text)
+
+
+def test_with_logins_the_chat_opens_after_the_login_page(guarded, tmp_path):
+    url, _ = guarded
+    with _browser(url, tmp_path) as page:
+        assert page.locator("#chat").count() == 0  # the login form, not the chat
+        page.get_by_label("username").fill("alice")
+        page.get_by_label("password").fill("correct horse")
+        page.get_by_role("button", name="Login").click()
+        page.locator("#question textarea").wait_for(timeout=30_000)
+        reply = _ask(page, "How many people did ISIS execute?")
+        assert "58 people" in reply.inner_text()
+
+
+def test_secrets_given_by_file_stay_out_of_the_process_list_and_the_log(seed_index, tmp_path):
+    import json
+
+    secrets = tmp_path / "logins"
+    secrets.write_text("# who may read this corpus\nalice:correct horse battery\ntoken=tok-7f3a9c\n")
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", "from qa.cli import main; main()", "serve", "--index", str(seed_index), "--port", str(port), "--auth-file", str(secrets)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    try:
+        server = f"http://127.0.0.1:{port}/"
+        _wait_served_login(server, proc, log.read_text)
+        command = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
+        assert "correct horse" not in command and "tok-7f3a9c" not in command
+        status, _ = _request(server + "api/info", "GET")
+        assert status == 401
+        status, text = _request(server + "api/info", "GET", {"authorization": "Bearer tok-7f3a9c"})
+        assert status == 200 and json.loads(text)["articles"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    written = log.read_text()
+    assert "correct horse" not in written and "tok-7f3a9c" not in written and "Traceback" not in written
+
+
+def _wait_served_login(url: str, proc: subprocess.Popen, log) -> None:
+    """Wait until a ``corpus serve`` child with logins answers (its page is the login form)."""
+    deadline = time.monotonic() + 180
+    while True:
+        assert proc.poll() is None, log()
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)

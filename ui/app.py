@@ -20,6 +20,7 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.routing import Mount  # noqa: E402
 
 from corpus.errors import CorpusError, QueryError  # noqa: E402
 from qa.answer import CLOSEST, NOT_IN_CORPUS, PASSAGES, Answer  # noqa: E402
@@ -28,6 +29,9 @@ from qa.collections import Collections, collection_names  # noqa: E402
 from qa.examples import example_questions  # noqa: E402
 from qa.hits import Hit, shown_source  # noqa: E402
 from qa.library import MODES, Library  # noqa: E402
+
+from .api import api_app  # noqa: E402
+from .auth import Access  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ CSS = """
 #article .para { margin: 0 0 10px 0; }
 #article .title { font-size: 1.25em; font-weight: 700; margin: 0 0 4px 0; }
 #article .para.cited { background: #fff3bf; outline: 2px solid #fab005; border-radius: 4px; padding: 4px; }
+#article .page { color: #868e96; font-size: 0.85em; margin: 6px 0; }
+#article span.page { margin: 0 4px; }
 #sources .declined { font-weight: 700; color: #c92a2a; }
 #sources .answer-sources.past { display: none; }
 #open-article input { padding-right: 2.5em; text-overflow: ellipsis; }
@@ -76,6 +82,8 @@ SCROLL_TO_CITED = "() => { const p = document.querySelector('#article .cited'); 
 THEME = gr.themes.Default(font=(gr.themes.LocalFont("Source Sans Pro", weights=(400, 600, 700)), "ui-sans-serif", "system-ui", "sans-serif"))
 
 ALL = "All collections"
+#: How often an open page reads what the index holds again (its header).
+HEADER_REFRESH_SECONDS = 5
 
 
 def build_app(library: Library | Collections, examples: list[str] | None = None) -> gr.Blocks:
@@ -84,16 +92,12 @@ def build_app(library: Library | Collections, examples: list[str] | None = None)
     checked to be answered, :func:`qa.examples.example_questions`)."""
     if examples is None:
         examples = example_questions(library)
-    info = library.info()
     names = collection_names(library)
     several = len(names) > 1
     with gr.Blocks(title="corpus-qa") as demo:
-        listed = f"{len(names)} collections ({html.escape(', '.join(names))}) · " if several else ""
-        gr.Markdown(
-            f"### corpus-qa\n{listed}{counted(info['articles'], 'article')} · {counted(info['paragraphs'], 'paragraph')} · "
-            f"model {html.escape(info['model'])} · built {html.escape(info['built_at'])}",
-            elem_id="header",
-        )
+        header = gr.Markdown(header_text(library), elem_id="header")
+        # a build may publish while the page is open (corpus serve --watch): the header follows
+        gr.Timer(HEADER_REFRESH_SECONDS).tick(lambda: header_text(library), outputs=[header], queue=False, api_visibility="private")
         # every answer of the conversation: {"turn", "cards", "choices": [(label, key, article, paragraph, hit id, collection)]}
         answers = gr.State([])
         with gr.Row():
@@ -178,6 +182,18 @@ def build_app(library: Library | Collections, examples: list[str] | None = None)
     return demo
 
 
+def header_text(library: Library | Collections) -> str:
+    """What the index holds and when it was last updated (the newest build of any collection)."""
+    info = library.info()
+    names = collection_names(library)
+    listed = f"{len(names)} collections ({html.escape(', '.join(names))}) · " if len(names) > 1 else ""
+    updated = info["built_at"].replace("T", " ").replace("+00:00", " UTC")
+    return (
+        f"### corpus-qa\n{listed}{counted(info['articles'], 'article')} · {counted(info['paragraphs'], 'paragraph')} · "
+        f"model {html.escape(info['model'])} · updated {html.escape(updated)}"
+    )
+
+
 def user_errors(route: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """An API function whose user errors (a malformed filter, an unknown collection, an empty
     question) reach the client as Gradio's error with the one-line message, and the server's
@@ -221,7 +237,7 @@ def _card(turn: int, number: int, hit: Hit, several: bool = False) -> str:
     where = html.escape(shown_source(hit, several))
     return (
         f'<div class="source" id="cite-{turn}-{number}">'
-        f'<div class="head">[{number}] {html.escape(hit.title)} · paragraph {hit.paragraph}</div>'
+        f'<div class="head">[{number}] {html.escape(hit.title)} · {hit.place}</div>'
         f'<div class="path">{where}</div>'
         + (f'<div class="path also-in">also in {html.escape(", ".join(hit.also_in))}</div>' if hit.also_in else "")
         + f"<p>{hit.marked()}</p></div>"
@@ -239,7 +255,7 @@ def sources_html(answer: Answer, several: bool = False, turn: int = 1) -> tuple[
     else:
         numbered = list(enumerate(answer.closest, start=1))
         intro = f'<p class="declined">{html.escape(NOT_IN_CORPUS)} {html.escape(CLOSEST)}</p>'
-    choices = [(f"[{n}] {h.title} · paragraph {h.paragraph}", f"{turn}-{n}", h.article_id, h.paragraph, h.id, h.collection) for n, h in numbered]
+    choices = [(f"[{n}] {h.title} · {h.place}", f"{turn}-{n}", h.article_id, h.paragraph, h.id, h.collection) for n, h in numbered]
     return intro + "".join(_card(turn, n, h, several) for n, h in numbered), choices
 
 
@@ -265,20 +281,32 @@ def article_choices(answers: list[dict]) -> list[tuple[str, str]]:
 
 
 def passages_html(hits) -> str:
-    items = "".join(f"<li>{html.escape(h.title)} · paragraph {h.paragraph}</li>" for h in hits)
+    items = "".join(f"<li>{html.escape(h.title)} · {h.place}</li>" for h in hits)
     return f"<p>Reading:</p><ul>{items}</ul>"
 
 
 def article_html(library: Library, article_id: str, paragraph: int, hit_id: str) -> str:
-    """The whole article, escaped, with the cited paragraph marked (``.cited``)."""
+    """The whole article, escaped, with the cited paragraph marked (``.cited``) and, in a paged
+    document, where each page begins ("p. 12")."""
     paragraphs = library.article_hits(article_id)
     if not paragraphs:
         return "<p>The article is no longer in the index.</p>"
+    article = library.article(article_id)
+    pages = list(enumerate(article.pages, start=1)) if article is not None else []
     first = paragraphs[0]
     parts = [f'<div class="title">{html.escape(first.title)}</div>', f'<div class="path">{html.escape(first.url or first.source)}</div>']
     for p in paragraphs:
+        while pages and pages[0][1] <= p.start:  # a page that begins before this paragraph
+            parts.append(f'<div class="page" id="page-{pages[0][0]}">p. {pages[0][0]}</div>')
+            pages.pop(0)
+        text, pos = [], p.start
+        while pages and pages[0][1] < p.end:  # a page that begins inside it
+            number, start = pages.pop(0)
+            text += [html.escape(p.text[pos - p.start : start - p.start]), f'<span class="page" id="page-{number}">p. {number}</span>']
+            pos = start
+        text.append(html.escape(p.text[pos - p.start :]))
         cls = "para cited" if p.paragraph == paragraph else "para"
-        parts.append(f'<p class="{cls}" id="para-{p.paragraph}"><b>¶{p.paragraph}</b> {html.escape(p.text)}</p>')
+        parts.append(f'<p class="{cls}" id="para-{p.paragraph}"><b>¶{p.paragraph}</b> {"".join(text)}</p>')
     return "".join(parts)
 
 
@@ -287,9 +315,10 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, warm: bool = True, **kwargs) -> gr.Blocks:
+def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 7860, warm: bool = True, access: Access | None = None, **kwargs) -> gr.Blocks:
     """Serve the chat. ``warm``: load the models in the background first (``corpus serve``
-    starts that earlier itself, before Gradio is imported)."""
+    starts that earlier itself, before Gradio is imported). ``access``: the logins the chat
+    (Gradio's login page) and the API (bearer token or login) require."""
     if warm:
         warm_up(library)
     try:
@@ -299,5 +328,9 @@ def launch(library: Library | Collections, host: str = "127.0.0.1", port: int = 
         examples = []
     demo = build_app(library, examples)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=THEME, show_error=True, **kwargs)
+    # the JSON API (ui/api.py) is mounted under /api before Gradio adds its own routes
+    routes = [Mount("/api", app=api_app(library, access))]
+    login = access.login if access is not None and access.users else None
+    demo.launch(server_name=host, server_port=port, css=CSS, head=HEAD, theme=THEME, show_error=True, app_kwargs={"routes": routes}, auth=login,
+                auth_message="corpus-qa: log in to read this corpus" if login else None, **kwargs)
     return demo

@@ -33,7 +33,9 @@ _tokenizers: dict[str, WordPieces] = {}
 
 
 def _model_key(path: str | os.PathLike[str] | None) -> str:
-    return str(Path(path).resolve()) if path else "<default>"
+    """One key per model folder, however it is named (a build given no model and one given
+    the path its index recorded share one loaded model)."""
+    return str(Path(path or default_model_path()).resolve())
 
 
 def load_tokenizer(path: str | os.PathLike[str] | None = None) -> Tokenizer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..hits import Hit
+from ..hits import Hit, place_label
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,16 @@ class Source:
     url: str | None = None
     also_in: tuple[str, ...] = ()  # other articles holding a copy of the paragraph
     collection: str | None = None  # the index it comes from
+    page: int | None = None  # the page the paragraph begins on, in a paged document
 
     @classmethod
     def of(cls, number: int, hit: Hit) -> Source:
-        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url, hit.also_in, hit.collection)
+        return cls(number, hit.title, hit.paragraph, hit.source, hit.article_id, hit.id, hit.url, hit.also_in, hit.collection, hit.page)
+
+    @property
+    def place(self) -> str:
+        """"paragraph 7", or "paragraph 7, p. 12" in a paged document."""
+        return place_label(self.paragraph, self.page)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -62,7 +62,7 @@ def ask(
     for source in answer.sources:
         place = shown_source(source, several)
         also = f" (also in {', '.join(source.also_in)})" if source.also_in else ""
-        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, paragraph {source.paragraph} — {place}{also}"), soft_wrap=True)
+        out.print(Text(f"[{source.number}] ", style="bold cyan") + Text(f"{source.title}, {source.place} — {place}{also}"), soft_wrap=True)
 
 
 def quote_text(quote) -> Text:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .app import DEFAULT_INDEX, IndexOption, ProgressBars, app, out, print_json, user_errors
+from .app import DEFAULT_INDEX, IndexOption, ProgressBars, app, err, out, print_json, user_errors
 
 
 @app.command()
@@ -23,12 +23,27 @@ def build(
     embed_with: Annotated[str, typer.Option(help="process (the default) or ray: embed through Ray Data actors, on this machine or the cluster at --ray-address. Ray adds about 7 s to start and 15 s a pipeline here, so it pays for big corpora only.")] = "process",
     ray_address: Annotated[str | None, typer.Option(help="A running Ray cluster for --embed-with ray (default: start Ray here).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the build report as JSON.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Then keep watching the sources: build again a moment after they change (Ctrl+C stops).")] = False,
 ) -> None:
     """Build or incrementally update an index over folders and files of articles."""
     from corpus import build as run_build
 
     with user_errors(), ProgressBars(enabled=not as_json) as bars:
         report = run_build(sources or None, index, model=model, rebuild=rebuild, progress=bars.update, batch_size=batch_size, piece_tokens=piece_tokens, encoder=encoder, embed_with=embed_with, ray_address=ray_address)
+    show_report(report, as_json)
+    if watch:
+        from corpus.watch import Watcher
+
+        with user_errors():
+            watcher = Watcher(index, sources or None, on_build=lambda r: show_report(r, as_json), on_error=lambda message: err.print(f"error: {message}", markup=False),
+                              batch_size=batch_size, embed_with=embed_with, ray_address=ray_address)
+        if not as_json:
+            out.print(f"watching {', '.join(watcher.sources)} (Ctrl+C stops)", markup=False)
+        watcher.run()
+
+
+def show_report(report, as_json: bool) -> None:
+    """A build's summary: counts, time, notes and skipped files (or the report as JSON)."""
     if as_json:
         print_json((report.to_dict()))
         return

@@ -39,7 +39,7 @@ def search(
     for rank, hit in enumerate(hits, start=1):
         head = Text(f"{rank:>2}. ", style="bold")
         head.append(hit.title, style="bold")
-        head.append(f"  ¶{hit.paragraph}  ")
+        head.append(f"  ¶{hit.paragraph}" + (f" p. {hit.page}" if hit.page is not None else "") + "  ")
         head.append(f"score {hit.score:.4f}", style="dim")
         out.print(head, soft_wrap=True)
         out.print(Text(f"    {shown_source(hit, several)}", style="dim"), soft_wrap=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from dataclasses import replace
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ... import nearcopies
-from ...documents import Article, Paragraph, ParagraphRecord, duplicate_key
+from ...documents import Article, Paragraph, ParagraphRecord, duplicate_key, page_at
 from ...errors import IndexCorruptError
 from ...split import paragraph_extents
 
@@ -59,6 +60,10 @@ CREATE TABLE IF NOT EXISTS bands (
     PRIMARY KEY (band, head)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bands_head ON bands(head);
+CREATE TABLE IF NOT EXISTS pages (
+    article_id TEXT PRIMARY KEY,
+    starts TEXT NOT NULL
+);
 """
 
 # one row per paragraph: its head piece, with the paragraph's span and text
@@ -182,11 +187,28 @@ class Store:
 
     def paragraphs(self, heads: Sequence[int]) -> dict[int, ParagraphRecord]:
         """Whole paragraphs by their head ids."""
-        return {row[0]: ParagraphRecord(*row) for row in self._in(_PARAGRAPH + " AND p.pid IN ({marks})", map(int, heads))}
+        records = self._paged([ParagraphRecord(*row) for row in self._in(_PARAGRAPH + " AND p.pid IN ({marks})", map(int, heads))])
+        return {r.pid: r for r in records}
 
     def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
         rows = self._conn().execute(f"{_PARAGRAPH} AND p.article_id = ? ORDER BY p.number", (article_id,))
-        return [ParagraphRecord(*row) for row in rows]
+        return self._paged([ParagraphRecord(*row) for row in rows])
+
+    def page_starts(self, article_ids: Iterable[str]) -> dict[str, tuple[int, ...]]:
+        """Where each page begins, for the paged articles among these (a store written
+        before pages were kept has none)."""
+        try:
+            rows = self._in("SELECT article_id, starts FROM pages WHERE article_id IN ({marks})", sorted(set(article_ids)))
+            return {article_id: tuple(json.loads(starts)) for article_id, starts in rows}
+        except sqlite3.OperationalError:  # no such table
+            return {}
+
+    def _paged(self, records: list[ParagraphRecord]) -> list[ParagraphRecord]:
+        """The records with the page each begins on, where their article has pages."""
+        starts = self.page_starts(r.article_id for r in records)
+        if not starts:
+            return records
+        return [replace(r, page=page_at(starts[r.article_id], r.start)) if r.article_id in starts else r for r in records]
 
     def paragraph_rows(self, *, from_pid: int = 0) -> Iterator[tuple[int, str, str, str]]:
         """``(head id, article id, title, text)`` of every paragraph whose head id is at
@@ -200,7 +222,7 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return Article(*row[:6], meta=json.loads(row[6]))
+        return Article(*row[:6], meta=json.loads(row[6]), pages=self.page_starts([article_id]).get(article_id, ()))
 
     # -- writing ----------------------------------------------------------------
     def delete_articles(self, article_ids: Sequence[str]) -> list[int]:
@@ -209,6 +231,7 @@ class Store:
         list(self._in("DELETE FROM copies WHERE article_id IN ({marks})", article_ids))
         list(self._in("DELETE FROM bands WHERE head IN ({marks})", pids))
         list(self._in("DELETE FROM pieces WHERE article_id IN ({marks})", article_ids))
+        list(self._in("DELETE FROM pages WHERE article_id IN ({marks})", article_ids))
         list(self._in("DELETE FROM articles WHERE id IN ({marks})", article_ids))
         return pids
 
@@ -228,6 +251,8 @@ class Store:
                 article.content_hash(),
             ),
         )
+        if article.pages:
+            conn.execute("INSERT INTO pages (article_id, starts) VALUES (?, ?)", (article.id, json.dumps(list(article.pages))))
         extents = paragraph_extents(pieces)
         pids: list[int] = []
         head = 0

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...backend import MILVUS_BACKEND, Admitted, ParsedQuery, Reader
-from ...documents import Article, ParagraphRecord
+from ...documents import Article, ParagraphRecord, page_at
 from ...embed import Embedder, load_query_embedder
 from ...errors import IndexCorruptError, IndexNotFoundError
 from ...filters import Where
@@ -160,6 +160,7 @@ class MilvusReader(Reader):
             out[int(r["pid"])] = ParagraphRecord(
                 int(r["pid"]), r["article"], int(r["number"]), int(r["pstart"]), int(r["pend"]),
                 a["text"][r["pstart"] : r["pend"]], a["title"], a["source"], a.get("url"), a.get("date"),
+                page_at(a.get("pages") or (), int(r["pstart"])),
             )
         return out
 
@@ -167,7 +168,7 @@ class MilvusReader(Reader):
         a = self._meta.articles([article_id]).get(article_id)
         if a is None:
             return None
-        return Article(article_id, a["title"], a["text"], a["source"], a.get("date"), a.get("url"), meta=a.get("meta") or {})
+        return Article(article_id, a["title"], a["text"], a["source"], a.get("date"), a.get("url"), meta=a.get("meta") or {}, pages=tuple(a.get("pages") or ()))
 
     def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
         rows = self._col.query(f'kind == "piece" and part == 0 and article == {quote(article_id)}', ["pid", "article", "number", "pstart", "pend"])

@@ -204,6 +204,8 @@ class MilvusDraft(Draft):
         new: list[int] = []
         for article, pieces, keys in added:
             record = {"title": article.title, "source": article.source, "url": article.url, "date": article.date, "meta": article.meta}
+            if article.pages:
+                record["pages"] = list(article.pages)
             self._added.append(meta_row(self._dim_or_zero(), key=f"a:{article.id}", kind="article", article=article.id, ekey=article.content_hash()))
             for owner, text in ((f"a:{article.id}", json.dumps(record, ensure_ascii=False, default=str)), (f"t:{article.id}", article.text)):
                 for seq, chunk in enumerate(chunks(text)):

@@ -291,9 +291,10 @@ class Draft(ABC):
         """Each article id of the base generation with its content hash."""
 
     @abstractmethod
-    def carry_file(self, name: str) -> Path:
+    def carry_file(self, name: str) -> Path | None:
         """Where a file travelling with the generation (an exported encoder) is written;
-        the base generation's copy is put there on the first call when it has one."""
+        the base generation's copy is put there on the first call when it has one. None
+        for a backend that keeps no files (the encoder then stays in the cache)."""
 
     @abstractmethod
     def open(self) -> None:

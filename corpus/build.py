@@ -30,6 +30,7 @@ from .embed import (
     DEFAULT_ENCODER,
     ENCODERS,
     Embedder,
+    cached_int8_encoder,
     export_onnx_int8,
     export_query_encoder,
     file_sha256,
@@ -192,12 +193,19 @@ def _keep_query_encoder(model_path: str | None) -> None:
         log.warning("the query encoder was not exported: %s", exc)
 
 
+def _encoder_file(model_path: str | None, draft: Draft) -> Path:
+    """Where the int8 encoder of a build is: travelling with the index's generations, or,
+    for a backend that keeps no files (Milvus), in the cache by the model's fingerprint."""
+    target = draft.carry_file(ENCODER_FILE)
+    return target if target is not None else cached_int8_encoder(model_path)
+
+
 def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedder:
     """The encoder of the build. An int8 model is exported once, when an index is
     created, and then travels from generation to generation unchanged."""
     if encoder == DEFAULT_ENCODER:
         return load_embedder(model_path)
-    target = draft.carry_file(ENCODER_FILE)
+    target = _encoder_file(model_path, draft)
     if not target.is_file():
         export_onnx_int8(model_path, target)
     return load_embedder(model_path, onnx_file=target)
@@ -265,14 +273,19 @@ def _manifest(draft: Draft, embedder: Embedder, articles: list[Article], sources
 
 
 def _encoder_record(draft: Draft, embedder: Embedder) -> dict[str, Any]:
+    """The manifest's record of the encoder: for int8, its file (in the generation, or
+    ``cache`` for a backend that keeps none) and SHA-256, checked when the index is opened."""
     from importlib.metadata import version
 
     if embedder.info.encoder == DEFAULT_ENCODER:
         return {"kind": DEFAULT_ENCODER, "engine": f"torch {version('torch')}, sentence-transformers {version('sentence-transformers')}"}
+    kept = draft.carry_file(ENCODER_FILE) is not None
+    model_path = embedder.info.path
     return {
         "kind": embedder.info.encoder,
         "engine": f"onnxruntime {version('onnxruntime')}",
-        "file": ENCODER_FILE,
-        "sha256": file_sha256(draft.carry_file(ENCODER_FILE)),
+        "file": ENCODER_FILE if kept else None,
+        "cache": None if kept else _encoder_file(model_path, draft).name,
+        "sha256": file_sha256(_encoder_file(model_path, draft)),
         "quantisation": "int8 weights per output channel, dynamic activations",
     }

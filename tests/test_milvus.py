@@ -216,3 +216,31 @@ def test_a_pdf_keeps_its_pages_in_milvus(tmp_path, embedder):
         article = lib.article(hit.article_id)
         assert len(article.pages) >= 2 and hit.page == article.page_at(hit.start) == 2
         assert lib.ask("How many people did ISIS execute?").sources[0].page == 1
+
+
+def test_the_int8_encoder_builds_and_answers_on_milvus_from_the_cache(tmp_path, embedder, monkeypatch):
+    """Milvus keeps no files: the int8 encoder lives in the cache, by the model's fingerprint,
+    recorded with its SHA-256; a cache without it exports it again, the same file."""
+    from corpus.embed import int8_encoder_file
+    from corpus.errors import ModelMismatchError
+
+    monkeypatch.setenv("CORPUS_CACHE", str(tmp_path / "cache"))
+    folder_index = tmp_path / "folder"
+    build([SEEDS], folder_index, encoder="onnx-int8")
+    location = f"milvus:{tmp_path / 'int8.db'}"
+    build([SEEDS], location, encoder="onnx-int8")
+    file = int8_encoder_file()
+    with Library.open(location) as lib, Library.open(folder_index) as folder:
+        record = lib.manifest["encoder"]
+        assert record["kind"] == "onnx-int8" and record["file"] is None and record["cache"] == file.name
+        assert lib.manifest["model"]["encoder"] == "onnx-int8"
+        hits, same = lib.search("drowning dissenters", k=5, mode="vector"), folder.search("drowning dissenters", k=5, mode="vector")
+        assert [h.paragraph for h in hits] == [h.paragraph for h in same]
+        assert [round(h.score, 4) for h in hits] == [round(h.score, 4) for h in same]  # the same int8 vectors
+        assert lib.ask("How many people did ISIS execute?").answered
+    file.unlink()  # another machine's cache: exported again, the same bytes
+    with Library.open(location) as lib:
+        assert lib.search("drowning dissenters", k=1, mode="vector")[0].paragraph == hits[0].paragraph
+    file.write_bytes(b"other weights")
+    with Library.open(location) as lib, pytest.raises(ModelMismatchError):
+        lib.search("drowning dissenters", k=1, mode="vector")

@@ -16,6 +16,8 @@ Parts: :mod:`.model` (what identifies a model), :mod:`.wordpieces` (its tokenize
 """
 
 from .load import (
+    cached_int8_encoder,
+    int8_encoder_file,
     export_onnx_int8,
     export_query_encoder,
     load_embedder,
@@ -54,10 +56,12 @@ __all__ = [
     "Tokenizer",
     "WordPieces",
     "cache_dir",
+    "cached_int8_encoder",
     "default_model_path",
     "export_onnx_int8",
     "export_query_encoder",
     "file_sha256",
+    "int8_encoder_file",
     "load_embedder",
     "load_query_embedder",
     "load_tokenizer",

@@ -85,6 +85,32 @@ _EXPORT_SAMPLES = (
 )
 
 
+def int8_encoder_file(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where the cache keeps a model's int8 encoder for indexes that hold no files (Milvus):
+    named by the model's fingerprint and the quantisation."""
+    model_path = Path(path) if path else default_model_path()
+    return cache_dir() / "encoders" / f"{model_fingerprint(model_path)}-int8-per-channel.onnx"
+
+
+def cached_int8_encoder(path: str | os.PathLike[str] | None = None, sha256: str | None = None) -> Path:
+    """The model's int8 encoder in the cache, exported there once (atomically) when missing.
+    With ``sha256`` (the one an index recorded), a file that differs is a
+    :class:`ModelMismatchError`: the export is deterministic, so a different file means
+    other weights or another exporter, and vectors that would not match the index's."""
+    dest = int8_encoder_file(path)
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        draft = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            export_onnx_int8(path, draft)
+            os.replace(draft, dest)
+        finally:
+            draft.unlink(missing_ok=True)
+    if sha256 is not None and file_sha256(dest) != sha256:
+        raise ModelMismatchError(f"the int8 encoder in {dest} is not the one the index was built with; rebuild the index with `corpus build --rebuild`")
+    return dest
+
+
 def query_encoder_file(path: str | os.PathLike[str] | None = None) -> Path:
     """The fp32 ONNX export of a model's weights in the cache (named by the model's fingerprint)."""
     model_path = Path(path) if path else default_model_path()

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...backend import MILVUS_BACKEND, Admitted, ParsedQuery, Reader
 from ...documents import Article, ParagraphRecord, page_at
-from ...embed import Embedder, load_query_embedder
+from ...embed import Embedder, cached_int8_encoder, load_embedder, load_query_embedder
 from ...errors import IndexCorruptError, IndexNotFoundError
 from ...filters import Where
 from ..analysis import TITLE_BOOST
@@ -76,8 +76,16 @@ class MilvusReader(Reader):
 
     @property
     def embedder(self) -> Embedder:
+        """The model that built the index: its int8 encoder from the cache (exported again
+        there when missing, and checked against the SHA-256 the build recorded), else the
+        query encoder of the torch weights."""
         if self._embedder is None:
-            self._embedder = load_query_embedder(self._model_path)
+            record = self.manifest.get("encoder") or {}
+            if record.get("kind") == "onnx-int8":
+                file = cached_int8_encoder(self._model_path, sha256=record.get("sha256"))
+                self._embedder = load_embedder(self._model_path, onnx_file=file, onnx_sha256=record.get("sha256"))
+            else:
+                self._embedder = load_query_embedder(self._model_path)
         return self._embedder
 
     def parse(self, text: str) -> ParsedQuery:

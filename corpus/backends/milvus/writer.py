@@ -16,7 +16,7 @@ import numpy as np
 
 from ...backend import MILVUS_BACKEND, Backend, Draft, build_lock
 from ...documents import Article, Paragraph
-from ...errors import CorpusError, IndexCorruptError
+from ...errors import IndexCorruptError
 from ..analysis import TITLE_BOOST
 from .client import (
     ANALYZER,
@@ -121,8 +121,8 @@ class MilvusDraft(Draft):
             return {}
         return {r["article"]: r["ekey"] for r in self.base_meta.rows('kind == "article"', ["article", "ekey"])}
 
-    def carry_file(self, name: str) -> Path:
-        raise CorpusError("the Milvus backend stores no files: build it with the default (torch) encoder")
+    def carry_file(self, name: str) -> Path | None:
+        return None  # Milvus keeps no files: the int8 encoder stays in the cache (see corpus.build)
 
     # -- writing -----------------------------------------------------------------------
     def open(self) -> None:

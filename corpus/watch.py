@@ -34,7 +34,9 @@ MAX_WAIT_SECONDS = 30.0
 class Watcher:
     """Keeps the index at ``index`` built from ``sources`` (default: the sources it was built
     from). ``on_build`` is called with each build's report, ``on_error`` with each failure's
-    one-line message; :meth:`start` runs it in a thread, :meth:`run` in this one."""
+    one-line message, ``on_ready`` once the watch has begun; :meth:`start` runs it in a
+    thread, :meth:`run` in this one. A change made after the watcher was created but before
+    its watch began is caught up by a build as the watch begins."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Watcher:
         settle: float = SETTLE_SECONDS,
         on_build: Callable[[BuildReport], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
         force_polling: bool | None = None,
         **build_options,
     ) -> None:
@@ -55,9 +58,13 @@ class Watcher:
         self.settle = settle
         self.on_build = on_build or (lambda report: None)
         self.on_error = on_error or (lambda message: log.warning("watch: %s", message))
+        self.on_ready = on_ready or (lambda: None)
+        self._since = time.time()  # a change after this and before the watch begins is caught up
         self.force_polling = force_polling
         self.build_options = build_options
         self.builds = 0
+        #: set once the watch has begun: changes from then on are seen
+        self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -84,11 +91,22 @@ class Watcher:
             stop_event=self._stop,
             force_polling=self.force_polling,
             poll_delay_ms=300,
+            rust_timeout=int(self.settle * 1000),
+            yield_on_timeout=True,  # an empty batch: the watch has begun (and nothing changed)
             raise_interrupt=False,
         )
+        ready = False
         for batch in changes:
             if self._stop.is_set():
                 break
+            if not ready:  # the watch has begun: anything changed before it is caught up now
+                ready = True
+                if not batch and _newest_mtime(self.sources, _local_path(self.index)) >= self._since:
+                    batch = {("catch up", "")}
+                self.ready.set()
+                self.on_ready()
+            if not batch:
+                continue
             log.info("%d change(s) under the sources of %s", len(batch), self.index)
             self._wait_until_written()
             self.build_now()

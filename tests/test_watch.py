@@ -58,7 +58,7 @@ def test_added_renamed_and_removed_files_follow_within_seconds(folder):
     watcher = Watcher(index, on_build=builds.append).start()
     try:
         with Library.open(index) as lib:
-            time.sleep(0.5)  # the watcher is listening
+            assert watcher.ready.wait(10)  # the watch has begun
             (docs / "honey.txt").write_text(HONEY)
             assert _until(lambda: _finds(lib, "heather honey jars", "48 jars")) < 10
             (docs / "honey.txt").rename(docs / "bees.txt")
@@ -69,6 +69,21 @@ def test_added_renamed_and_removed_files_follow_within_seconds(folder):
     finally:
         watcher.stop()
     assert len(builds) >= 3 and all(not b.up_to_date for b in builds)
+
+
+def test_a_change_before_the_watch_begins_is_caught_up(folder):
+    """What changes between the build and the moment the watch begins is not missed."""
+    from corpus.watch import Watcher
+
+    docs, index = folder
+    watcher = Watcher(index)
+    (docs / "honey.txt").write_text(HONEY)  # before the watch begins
+    watcher.start()
+    try:
+        with Library.open(index) as lib:
+            _until(lambda: _finds(lib, "heather honey jars", "48 jars"))
+    finally:
+        watcher.stop()
 
 
 def test_a_file_written_slowly_is_indexed_whole(folder):
@@ -89,7 +104,7 @@ def test_a_file_written_slowly_is_indexed_whole(folder):
     watcher = Watcher(index, on_build=record).start()
     lines = [f"Entry {n}: the hives swarmed on day {n} and we counted {10 * n} frames." for n in range(8)]
     try:
-        time.sleep(0.5)
+        assert watcher.ready.wait(10)
         with open(docs / "diary.txt", "w", encoding="utf-8") as handle:
             handle.write("Beekeeping diary\n\n")
             for line in lines:
@@ -116,7 +131,7 @@ def test_a_change_during_a_build_starts_the_next_one(folder, monkeypatch):
         report = real_build(*args, **kwargs)
         if not calls:
             (docs / "wax.txt").write_text("Candle notes\n\nThe wax from the old frames made 12 candles.\n")
-            time.sleep(0.5)
+            time.sleep(0.5)  # still busy with this build
         calls.append(report)
         return report
 
@@ -124,7 +139,7 @@ def test_a_change_during_a_build_starts_the_next_one(folder, monkeypatch):
     watcher = Watcher(index).start()
     try:
         with Library.open(index) as lib:
-            time.sleep(0.5)
+            assert watcher.ready.wait(10)
             (docs / "honey.txt").write_text(HONEY)
             _until(lambda: _finds(lib, "candles wax frames", "12 candles"))
             assert _finds(lib, "heather honey jars", "48 jars")
@@ -141,7 +156,7 @@ def test_a_failed_build_leaves_the_index_and_the_watch_goes_on(folder):
     watcher = Watcher(index, on_error=errors.append).start()
     try:
         with Library.open(index) as lib:
-            time.sleep(0.5)
+            assert watcher.ready.wait(10)
             seed = docs / SEED_FILE.name
             seed.rename(docs.parent / SEED_FILE.name)  # the folder is empty: a build finds no article
             _until(lambda: errors)
@@ -163,7 +178,7 @@ def test_an_index_inside_its_own_sources_does_not_rebuild_itself(tmp_path, embed
     builds = []
     watcher = Watcher(docs / "index", on_build=builds.append).start()
     try:
-        time.sleep(0.5)
+        assert watcher.ready.wait(10)
         (docs / "honey.txt").write_text(HONEY)
         _until(lambda: builds)
         time.sleep(3)  # its own publish is no change to build again
@@ -214,7 +229,7 @@ def test_a_watching_build_killed_midway_leaves_the_served_index_answering(folder
     with Library.open(index) as lib, open(log, "wb") as out:
         proc = _corpus("build", "--index", str(index), "--watch", stdout=out, stderr=subprocess.STDOUT)
         try:
-            _until(lambda: "watching" in log.read_text(), timeout=120)
+            _until(lambda: "watching" in log.read_text(), timeout=120)  # said once the watch has begun
             (docs / "honey.txt").write_text(HONEY)
             _until(lambda: any(p.name.startswith(".tmp-") for p in index.iterdir()), timeout=30, step=0.02)  # a build is writing
             os.killpg(proc.pid, signal.SIGKILL)

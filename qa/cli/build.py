@@ -36,9 +36,8 @@ def build(
 
         with user_errors():
             watcher = Watcher(index, sources or None, on_build=lambda r: show_report(r, as_json), on_error=lambda message: err.print(f"error: {message}", markup=False),
+                              on_ready=lambda: err.print(f"watching {', '.join(watcher.sources)} (Ctrl+C stops)", markup=False),
                               batch_size=batch_size, embed_with=embed_with, ray_address=ray_address)
-        if not as_json:
-            out.print(f"watching {', '.join(watcher.sources)} (Ctrl+C stops)", markup=False)
         watcher.run()
 
 

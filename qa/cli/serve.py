@@ -66,8 +66,8 @@ def _watch(lib) -> None:
         watcher = Watcher(member.location, member.manifest.get("sources") or None,
                           on_build=lambda report: err.print(f"rebuilt {report.index}: {report.articles:,} articles ({report.new_articles} new, {report.changed_articles} changed, "
                                                             f"{report.removed_articles} removed) in {report.seconds:.1f} s", markup=False) if not report.up_to_date else None,
-                          on_error=lambda message: err.print(f"error: {message}", markup=False))
-        err.print(f"watching {', '.join(watcher.sources)} for {member.name}", markup=False)
+                          on_error=lambda message: err.print(f"error: {message}", markup=False),
+                          on_ready=lambda sources=", ".join(member.manifest.get("sources") or []), name=member.name: err.print(f"watching {sources} for {name}", markup=False))
         watcher.start()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ...backend import BACKENDS, MILVUS_BACKEND
 from ...errors import CorpusError, IndexCorruptError, IndexNotFoundError
+from ..analysis import milvus_analyzer
 
 DEFAULT_NAME = "corpus"
 #: The collection ``NAME__current`` names the published generation.
@@ -44,7 +45,8 @@ def dense_index() -> dict[str, Any]:
     return DENSE_INDEXES[name]
 #: BM25 as the folder backend scores it (Lucene's defaults).
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
-ANALYZER = {"type": "english"}
+#: The folder index's analysis, as far as Milvus's analyzers go (see corpus.backends.analysis)
+ANALYZER = milvus_analyzer()
 #: Rows fetched per query when copying or reading many.
 BATCH = 1000
 KEEP_OLD_GENERATIONS = 1

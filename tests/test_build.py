@@ -285,3 +285,49 @@ def test_the_keyword_writer_process_writes_what_the_build_would(tmp_path, monkey
             expect = [(h.article_id, h.paragraph, round(h.score, 6)) for h in a.search(query, k=20, mode="keyword")]
             assert [(h.article_id, h.paragraph, round(h.score, 6)) for h in b.search(query, k=20, mode="keyword")] == expect
             assert expect
+
+
+@pytest.mark.parametrize("child", [False, True], ids=["in-process", "writer-process"])
+def test_a_build_links_the_keyword_files_and_never_changes_the_published_ones(tmp_path, monkeypatch, child):
+    """The next generation starts from hard links to the published one's Whoosh files; the
+    published files stay byte for byte what they were through edits, additions and removals,
+    and the old generation still searches as before."""
+    import hashlib
+
+    import corpus.backends.folder.writer as folder_module
+
+    if child:
+        monkeypatch.setattr(folder_module, "KEYWORD_PROCESS_MIN_ROWS", 0)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"{i}.txt").write_text(f"Story {i}\n\n" + "\n\n".join(f"Paragraph {j} of story {i} about the harbour toll." for j in range(3)))
+    index = tmp_path / "index"
+    build([SEEDS, docs], index)
+    first = index / current_generation(index)
+
+    def files(gen):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((gen / "keyword").iterdir()) if p.is_file()}
+
+    from corpus.backends.folder.keyword import KeywordIndex
+
+    def searched(gen):
+        keyword = KeywordIndex.open(gen / "keyword")
+        try:
+            return keyword.doc_count(), keyword.search(keyword.parse("harbour toll story"), 20)
+        finally:
+            keyword.close()
+
+    before, expected = files(first), searched(first)
+    (docs / "0.txt").write_text("Story 0\n\nThe harbour toll was halved.")
+    (docs / "3.txt").unlink()
+    (docs / "4.txt").write_text("Story 4\n\nA ferry now crosses the harbour.")
+    build([SEEDS, docs], index)
+    second = index / current_generation(index)
+    shared = [name for name in files(second) if name in before and (first / "keyword" / name).stat().st_ino == (second / "keyword" / name).stat().st_ino]
+    assert shared  # linked, not copied
+    assert files(first) == before  # nothing written into the published generation's files
+    assert searched(first) == expected and expected[1]  # which searches as it did
+    with Library.open(index) as lib:
+        assert any("halved" in h.text for h in lib.search("harbour toll halved", k=3, mode="keyword"))
+        assert not any(h.article_id.endswith("3.txt") for h in lib.search("harbour toll story", k=20, mode="keyword"))

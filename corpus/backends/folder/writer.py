@@ -52,6 +52,18 @@ KEYWORD_PROCESS_MIN_ROWS = 2_000
 KEEP_OLD_GENERATIONS = 1
 
 
+def link_or_copy(source: str, target: str) -> None:
+    """A hard link to ``source`` (a copy where the file system has none, or for the lock
+    file, which a writer opens to lock)."""
+    if os.path.basename(source).endswith("WRITELOCK"):
+        shutil.copy2(source, target)
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 class FolderBackend(Backend):
     """An index folder of generations (:data:`~corpus.backend.FOLDER_BACKEND`)."""
 
@@ -142,7 +154,10 @@ class FolderDraft(Draft):
 
     def open(self) -> None:
         if self.base is not None:
-            shutil.copytree(self.base / KEYWORD_DIR, self.path / KEYWORD_DIR)
+            # Whoosh never rewrites a file it has written (a commit writes new segments and a new
+            # table of contents; deletions live in the table), so the base's files are linked,
+            # not copied: the copy no longer grows with the keyword index (see link_or_copy)
+            shutil.copytree(self.base / KEYWORD_DIR, self.path / KEYWORD_DIR, copy_function=link_or_copy)
             shutil.copy2(self.base / STORE, self.path / STORE)
             shutil.copy2(self.base / VECTORS, self.path / VECTORS)
             self._store = Store(self.path / STORE, readonly=False)

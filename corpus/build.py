@@ -45,13 +45,7 @@ from .generation import (
     write_generation,
 )
 from .manifest import ENCODER_FILE, FORMAT, FORMAT_VERSION, resolve_model_path
-from .pieces import (  # noqa: F401  (re-exported)
-    DEFAULT_PIECE_TOKENS,
-    TITLE_TOKENS,
-    Progress,
-    embed_input,
-    split_articles,
-)
+from .pieces import DEFAULT_PIECE_TOKENS, TITLE_TOKENS, Progress
 from .sources import read_sources
 
 log = logging.getLogger(__name__)
@@ -193,11 +187,12 @@ def _keep_query_encoder(model_path: str | None) -> None:
         log.warning("the query encoder was not exported: %s", exc)
 
 
-def _encoder_file(model_path: str | None, draft: Draft) -> Path:
-    """Where the int8 encoder of a build is: travelling with the index's generations, or,
-    for a backend that keeps no files (Milvus), in the cache by the model's fingerprint."""
+def _encoder_file(model_path: str | None, draft: Draft) -> tuple[Path, bool]:
+    """Where the int8 encoder of a build is, and whether it travels with the index's
+    generations; a backend that keeps no files (Milvus) has it in the cache, by the
+    model's fingerprint."""
     target = draft.carry_file(ENCODER_FILE)
-    return target if target is not None else cached_int8_encoder(model_path)
+    return (target, True) if target is not None else (cached_int8_encoder(model_path), False)
 
 
 def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedder:
@@ -205,7 +200,7 @@ def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedde
     created, and then travels from generation to generation unchanged."""
     if encoder == DEFAULT_ENCODER:
         return load_embedder(model_path)
-    target = _encoder_file(model_path, draft)
+    target, _ = _encoder_file(model_path, draft)
     if not target.is_file():
         export_onnx_int8(model_path, target)
     return load_embedder(model_path, onnx_file=target)
@@ -279,13 +274,12 @@ def _encoder_record(draft: Draft, embedder: Embedder) -> dict[str, Any]:
 
     if embedder.info.encoder == DEFAULT_ENCODER:
         return {"kind": DEFAULT_ENCODER, "engine": f"torch {version('torch')}, sentence-transformers {version('sentence-transformers')}"}
-    kept = draft.carry_file(ENCODER_FILE) is not None
-    model_path = embedder.info.path
+    file, kept = _encoder_file(embedder.info.path, draft)
     return {
         "kind": embedder.info.encoder,
         "engine": f"onnxruntime {version('onnxruntime')}",
         "file": ENCODER_FILE if kept else None,
-        "cache": None if kept else _encoder_file(model_path, draft).name,
-        "sha256": file_sha256(_encoder_file(model_path, draft)),
+        "cache": None if kept else file.name,
+        "sha256": file_sha256(file),
         "quantisation": "int8 weights per output channel, dynamic activations",
     }

@@ -27,6 +27,10 @@ class QueryError(CorpusError):
     """The query cannot be searched at all (for instance, it is empty)."""
 
 
+class CollectionNotFoundError(QueryError):
+    """A collection was asked for by a name that no open collection has."""
+
+
 class BuildLockedError(CorpusError):
     """Another build is writing to the same index folder."""
 

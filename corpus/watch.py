@@ -62,7 +62,7 @@ class Watcher:
         self._since = time.time()  # a change after this and before the watch begins is caught up
         self.force_polling = force_polling
         self.build_options = build_options
-        self.builds = 0
+        self._own = _local_path(self.index)  # the index's files, never a change to build for
         #: set once the watch has begun: changes from then on are seen
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -101,7 +101,7 @@ class Watcher:
                 break
             if not ready:  # the watch has begun: anything changed before it is caught up now
                 ready = True
-                if not batch and _newest_mtime(self.sources, _local_path(self.index)) >= self._since:
+                if not batch and _newest_mtime(self.sources, self._own) >= self._since:
                     batch = {("catch up", "")}
                 self.ready.set()
                 self.on_ready()
@@ -118,7 +118,6 @@ class Watcher:
         except CorpusError as exc:
             self.on_error(str(exc))
             return None
-        self.builds += 1
         self.on_build(report)
         return report
 
@@ -128,14 +127,14 @@ class Watcher:
         parts = Path(path).parts
         if any(part.startswith(".") for part in parts[-2:]):
             return False
-        own = _local_path(self.index)
+        own = self._own
         return own is None or not (path == own or path.startswith(own + os.sep))
 
     def _wait_until_written(self) -> None:
         """Wait while a source file was modified within ``settle`` seconds (one being copied)."""
         deadline = time.monotonic() + MAX_WAIT_SECONDS
         while time.monotonic() < deadline and not self._stop.is_set():
-            newest = _newest_mtime(self.sources, _local_path(self.index))
+            newest = _newest_mtime(self.sources, self._own)
             if time.time() - newest >= self.settle:
                 return
             time.sleep(min(self.settle, 0.25))

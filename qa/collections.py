@@ -25,7 +25,7 @@ import numpy as np
 from corpus.backend import find_indexes  # noqa: F401  (re-exported)
 from corpus.documents import Article
 from corpus.embed import TokenVectors
-from corpus.errors import QueryError
+from corpus.errors import CollectionNotFoundError
 
 from .answer import Answer, Answerer
 from .hits import Hit, Hits
@@ -33,6 +33,18 @@ from .search import DEPTH, search_libraries
 
 if TYPE_CHECKING:
     from .library import Library
+
+
+def member(library: Library | Collections, name: str | None) -> Library | Collections:
+    """The collection of that name in a library or collections (all of them for none);
+    :class:`CollectionNotFoundError` for a name that is not there."""
+    if not name:
+        return library
+    if isinstance(library, Collections):
+        return library[name]
+    if name != library.name:
+        raise CollectionNotFoundError(f"no collection named {name!r}; there is {library.name!r}")
+    return library
 
 
 def collection_names(library: Library | Collections) -> list[str]:
@@ -66,7 +78,7 @@ class Collections:
         try:
             return self._members[name]
         except KeyError:
-            raise QueryError(f"no collection named {name!r}; there are {', '.join(self._members)}") from None
+            raise CollectionNotFoundError(f"no collection named {name!r}; there are {', '.join(self._members)}") from None
 
     def __iter__(self) -> Iterator[Library]:
         return iter(self._members.values())

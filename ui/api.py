@@ -27,9 +27,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from corpus.errors import CorpusError, IndexCorruptError, IndexNotFoundError, ModelMismatchError, QueryError
-from qa.collections import Collections
-from qa.library import MODES, Library
+from corpus.errors import CollectionNotFoundError, CorpusError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from qa.collections import Collections, member
+from qa.library import Library
 
 from .auth import Access
 
@@ -103,6 +103,9 @@ def api_app(library: Library | Collections, access: Access | None = None) -> Fas
         except ApiError as exc:
             log.warning("api %s refused: %s", route, exc)
             raise
+        except CollectionNotFoundError as exc:
+            log.warning("api %s refused: %s", route, exc)
+            raise ApiError(404, str(exc)) from None
         except (IndexNotFoundError, IndexCorruptError, ModelMismatchError) as exc:
             log.warning("api %s refused: %s", route, exc)
             raise ApiError(503, f"no index can be read now: {exc}") from None
@@ -112,19 +115,9 @@ def api_app(library: Library | Collections, access: Access | None = None) -> Fas
             raise ApiError(400, message) from None
 
     def chosen(collection: str | None) -> Library | Collections:
-        if not collection:
-            return library
-        if isinstance(library, Collections):
-            if collection not in library.names:
-                raise ApiError(404, f"no collection named {collection!r}; there are {', '.join(library.names)}")
-            return library[collection]
-        if collection != library.name:
-            raise ApiError(404, f"no collection named {collection!r}; there is {library.name!r}")
-        return library
+        return member(library, collection)
 
-    def search(body: SearchRequest) -> dict[str, Any]:
-        if body.mode not in MODES:
-            raise QueryError(f"unknown search mode {body.mode!r}; choose one of {', '.join(MODES)}")
+    def search(body: SearchRequest) -> dict[str, Any]:  # the library checks the mode
         return chosen(body.collection).search(body.q, k=body.k, mode=body.mode, where=body.where or None).to_dict()
 
     @api.get("/search", summary="Ranked paragraphs for a query")

@@ -22,10 +22,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
 
-from corpus.errors import CorpusError, QueryError  # noqa: E402
+from corpus.errors import CorpusError  # noqa: E402
 from qa.answer import CLOSEST, NOT_IN_CORPUS, PASSAGES, Answer  # noqa: E402
 from qa.chat import respond, warm_up  # noqa: E402
 from qa.collections import Collections, collection_names  # noqa: E402
+from qa.collections import member as collection_member  # noqa: E402
 from qa.examples import example_questions  # noqa: E402
 from qa.hits import Hit, shown_source  # noqa: E402
 from qa.library import MODES, Library  # noqa: E402
@@ -215,13 +216,7 @@ def user_errors(route: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
 
 def member(library: Library | Collections, name: str | None) -> Library | Collections:
     """The collection of that name (all of them for none or "All collections")."""
-    if not name or name == ALL:
-        return library
-    if isinstance(library, Collections):
-        return library[name]
-    if name != library.name:
-        raise QueryError(f"no collection named {name!r}; there is {library.name!r}")
-    return library
+    return collection_member(library, None if name == ALL else name)
 
 
 def filter_clauses(sources: str, since: str, until: str, meta: str) -> list[str]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import replace
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ... import nearcopies

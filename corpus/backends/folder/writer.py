@@ -1,8 +1,9 @@
 """Writing the folder backend: a generation drafted in a temporary folder, published
 by replacing ``CURRENT`` atomically (the layout is in :mod:`.index`).
 
-A draft starts as a copy of the published generation's Whoosh index, FAISS
-index and SQLite store, is changed in place, fsynced, renamed into a
+A draft starts from the published generation's Whoosh index (hard links to its
+files, which Whoosh never rewrites), and copies of its FAISS index and SQLite store;
+it is changed in place, fsynced, renamed into a
 generation folder and named in ``CURRENT`` with ``os.replace``. A build killed
 at any point leaves a ``.tmp-*`` folder that the next build removes; readers
 only ever follow ``CURRENT``.

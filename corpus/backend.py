@@ -58,13 +58,20 @@ class ParsedQuery:
 
 @dataclass(frozen=True)
 class Admitted:
-    """What a :class:`corpus.filters.Where` lets through in one generation: its articles,
-    how many articles a date filter left out for having no date, and the reader's own
-    form of the set (``plan``, read by that reader only)."""
+    """What a :class:`corpus.filters.Where` lets through in one generation: its articles
+    (None where the engine filters inside its search and never lists them: then ``matched``
+    says how many), how many articles a date filter left out for having no date, and the
+    reader's own form of the filter (``plan``, read by that reader only)."""
 
-    articles: frozenset[str]
+    articles: frozenset[str] | None
     undated: int = 0
     plan: Any = field(default=None, compare=False, repr=False)
+    matched: int | None = None
+
+    @property
+    def count(self) -> int:
+        """How many articles the filter lets through."""
+        return self.matched if self.matched is not None else len(self.articles or ())
 
 
 class Reader(ABC):
@@ -278,6 +285,9 @@ class Draft(ABC):
     :meth:`index_keywords`, :meth:`add_vectors`, :meth:`finish`, :meth:`checked_counts`, and
     :meth:`publish`; :meth:`close` always, :meth:`discard` when it gives up.
     """
+
+    #: Rows written into the engine so far, where the engine counts them (else None).
+    rows_written: int | None = None
 
     #: the published generation the draft starts from, and its manifest (None for a new index or a rebuild)
     base_generation: str | None

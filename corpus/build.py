@@ -252,6 +252,7 @@ def _manifest(draft: Draft, embedder: Embedder, articles: list[Article], sources
         "keyword": engines["keyword"],
         "encoder": _encoder_record(draft, embedder),
         "vector": {**engines["vector"], "index_type": report.vector_index, "self_check_recall@10": report.vector_recall, "dim": embedder.info.dim},
+        **{key: value for key, value in engines.items() if key not in ("backend", "keyword", "vector")},  # an engine's own record
         "counts": {"articles": report.articles, "paragraphs": report.paragraphs, "pieces": report.pieces},
         "fingerprint": fingerprint.hexdigest()[:32],
         "sources": sources,
@@ -262,6 +263,7 @@ def _manifest(draft: Draft, embedder: Embedder, articles: list[Article], sources
             "embedded": report.embedded,
             "reused": report.reused,
             "removed_paragraphs": report.removed_paragraphs,
+            "rows_written": report.rows_written,
             "skipped": [s.to_dict() for s in report.skipped],
         },
     }

@@ -95,7 +95,7 @@ class Where:
         if self.sources and not any(_source_matches(source, p) for p in self.sources):
             return False
         if self.dated:
-            day = _article_day(date)
+            day = article_day(date)
             if day is None:
                 return False
             if self.since and day < _bound(self.since, low=True):
@@ -115,7 +115,7 @@ class Where:
         for article_id, source, date, meta in facets:
             if self.admits(source, date, meta):
                 admitted.append(article_id)
-            elif undated_pass is not None and _article_day(date) is None and undated_pass.admits(source, date, meta):
+            elif undated_pass is not None and article_day(date) is None and undated_pass.admits(source, date, meta):
                 undated += 1
         return frozenset(admitted), undated
 
@@ -152,7 +152,15 @@ def _bound(date: str, *, low: bool) -> str:
     return f"{parts[0]}-{month}-{day}"
 
 
-def _article_day(date: str | None) -> str | None:
+def day_bounds(since: str | None, until: str | None) -> tuple[int, int]:
+    """The first and last day (as YYYYMMDD numbers) a ``since``/``until`` pair admits: a
+    missing end is open (from day 1, through 9999-12-31; 0 stands for no date)."""
+    low = int(_bound(since, low=True).replace("-", "")) if since else 1
+    high = int(_bound(until, low=False).replace("-", "")) if until else 99991231
+    return low, high
+
+
+def article_day(date: str | None) -> str | None:
     """The YYYY-MM-DD an article's date starts with (ISO forms: a date or a timestamp)."""
     if not date:
         return None

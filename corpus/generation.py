@@ -37,6 +37,8 @@ class BuildReport:
     embedded: int = 0
     reused: int = 0
     removed_paragraphs: int = 0
+    #: Rows the build wrote into an engine that counts them (inserted, marked removed, deleted).
+    rows_written: int | None = None
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -152,6 +154,7 @@ def write_generation(
             report.keyword_writer_peak_rss_mb = written["peak_rss_mb"]
 
         n_articles, report.paragraphs, report.pieces = draft.checked_counts()
+        report.rows_written = draft.rows_written
         if n_articles != len(articles):
             raise IndexCorruptError(f"built index holds {n_articles} articles, not {len(articles)}; nothing was published")
         return True

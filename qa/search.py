@@ -203,7 +203,7 @@ def _filter_notices(where, admitted: Sequence[Admitted | None]) -> list[str]:
     if spec is None:
         return []
     notices = []
-    if not any(a.articles for a in admitted if a is not None):
+    if not any(a.count for a in admitted if a is not None):
         notices.append(f"no article matches the filter ({spec.describe()})")
     undated = sum(a.undated for a in admitted if a is not None)
     if undated:

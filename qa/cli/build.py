@@ -52,7 +52,9 @@ def show_report(report, as_json: bool) -> None:
         out.print(
             f"built {report.index}: {report.articles:,} articles ({report.new_articles:,} new, {report.changed_articles:,} changed, "
             f"{report.unchanged_articles:,} unchanged, {report.removed_articles:,} removed), {report.paragraphs:,} paragraphs "
-            f"({report.embedded:,} embedded, {report.reused:,} reused, {report.removed_paragraphs:,} removed) in {report.seconds:.1f} s"
+            f"({report.embedded:,} embedded, {report.reused:,} reused, {report.removed_paragraphs:,} removed)"
+            + (f", {report.rows_written:,} rows written" if report.rows_written is not None else "")
+            + f" in {report.seconds:.1f} s"
         )
     for note in report.notes:
         out.print(f"note: {note}", markup=False)

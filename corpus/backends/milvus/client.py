@@ -1,5 +1,6 @@
-"""Reaching Milvus: locations, the client, a generation's collection and the pointer to the
-published one, shared by the reader and the writer."""
+"""Reaching Milvus: locations, the client, the collections of an index, the rows a
+generation sees, filters as expressions, and the pointer to the published generation,
+shared by the reader and the writer."""
 
 from __future__ import annotations
 
@@ -9,33 +10,46 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...backend import BACKENDS, MILVUS_BACKEND
 from ...errors import CorpusError, IndexCorruptError, IndexNotFoundError
+from ...filters import Where, article_day, day_bounds
 from ..analysis import milvus_analyzer
 
 DEFAULT_NAME = "corpus"
-#: The collection ``NAME__current`` names the published generation.
+#: The collection ``NAME__current`` names the published set and generation.
 POINTER = "__current"
-#: A generation's articles, texts, term counts and manifest live in ``<generation>_meta``, so
-#: that the BM25 statistics (documents, average length) of the pieces' collection count paragraphs only.
-META = "_meta"
+#: A set's three collections: ``pieces`` (one row per embedded window, with its vector),
+#: ``keyword`` (one row per paragraph, so that BM25's document count and average length are
+#: those of paragraphs) and ``meta`` (articles, their texts, term counts, manifests).
+PIECES, KEYWORD, META = "_pieces", "_keyword", "_meta"
+PARTS = (PIECES, KEYWORD, META)
+#: What ``removed`` holds while a row is alive.
+NEVER = 2**62
 CHUNK_CHARS = 16_000
 #: The server-side index of the dense vectors, chosen by ``$CORPUS_MILVUS_INDEX`` when a
-#: generation is written (Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX; a server more).
+#: set is created (Milvus Lite takes FLAT, IVF_FLAT or AUTOINDEX; a server more).
 DENSE_INDEXES = {
     "FLAT": {"index_type": "FLAT", "metric_type": "IP", "params": {}},
     "IVF_FLAT": {"index_type": "IVF_FLAT", "metric_type": "IP", "params": {"nlist": 1024}},
     "AUTOINDEX": {"index_type": "AUTOINDEX", "metric_type": "IP", "params": {}},
     "HNSW": {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 16, "efConstruction": 200}},
 }
-
-
 #: How widely an approximate index searches (IVF lists probed, HNSW candidates kept).
 SEARCH_PARAMS = {"IVF_FLAT": {"nprobe": 64}, "HNSW": {"ef": 128}}
+#: BM25 as the folder backend scores it (Lucene's defaults).
+BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
+#: The folder index's analysis, as far as Milvus's analyzers go (see corpus.backends.analysis)
+ANALYZER = milvus_analyzer()
+#: Rows fetched or written per call when reading or writing many.
+BATCH = 1000
+#: Metadata values longer than a filter value may be are not kept as fields (no filter could match them).
+META_VALUE_CHARS = 500
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,150}$")
+_META_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
 def dense_index() -> dict[str, Any]:
@@ -43,15 +57,6 @@ def dense_index() -> dict[str, Any]:
     if name not in DENSE_INDEXES:
         raise CorpusError(f"CORPUS_MILVUS_INDEX={name!r} is not one of {', '.join(DENSE_INDEXES)}")
     return DENSE_INDEXES[name]
-#: BM25 as the folder backend scores it (Lucene's defaults).
-BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
-#: The folder index's analysis, as far as Milvus's analyzers go (see corpus.backends.analysis)
-ANALYZER = milvus_analyzer()
-#: Rows fetched per query when copying or reading many.
-BATCH = 1000
-KEEP_OLD_GENERATIONS = 1
-FIELDS = ["key", "kind", "pid", "head", "article", "number", "part", "start", "end", "pstart", "pend", "ekey", "owner", "seq", "content", "body", "title"]
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,150}$")
 
 
 def parse_location(location: str) -> tuple[str, str]:
@@ -111,13 +116,60 @@ def in_list(field: str, values: Iterable) -> str:
     return f"{field} in [{', '.join(quote(v) if isinstance(v, str) else str(int(v)) for v in values)}]"
 
 
-def blank_row(dim: int) -> dict[str, Any]:
-    return {"kind": "", "pid": 0, "head": 0, "article": "", "number": 0, "part": 0, "start": 0, "end": 0, "pstart": 0, "pend": 0,
-            "ekey": "", "owner": "", "seq": 0, "content": "", "body": "", "title": "", "dense": [0.0] * dim}
+def alive_at(generation: int) -> str:
+    """The rows generation ``generation`` sees: added by it or before, not removed by then."""
+    return f"added <= {int(generation)} and removed > {int(generation)}"
 
 
+# -- filters as fields ----------------------------------------------------------------
+def facet_fields(source: str, date: str | None, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fields a filter reads, as every row of an article carries them: ``path`` (the
+    source after a ``/``, so that any tail starting at a folder follows a ``/``), ``day``
+    (YYYYMMDD, 0 for none) and ``facets`` (metadata values as text)."""
+    day = article_day(date)
+    kept = {}
+    for key, value in (meta or {}).items():
+        text = str(value)
+        if isinstance(key, str) and _META_KEY.match(key) and len(text) <= META_VALUE_CHARS:
+            kept[key] = text
+    return {"path": "/" + source, "day": int(day.replace("-", "")) if day else 0, "facets": kept}
+
+
+def _like(pattern: str) -> str | None:
+    """A source glob as a Milvus ``like`` pattern matching it at any folder; None for a
+    character class, which ``like`` cannot say."""
+    if "[" in pattern:
+        return None
+    if pattern.endswith("/"):
+        pattern += "*"
+    out = "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(ch, ch) for ch in pattern)
+    return "%/" + out
+
+
+def where_expression(where: Where) -> tuple[str, str | None]:
+    """``(expression, dateless)``: the Milvus boolean expression of a filter, over the fields
+    of :func:`facet_fields`, and (for a date filter) the expression of the articles it leaves
+    out only for having no date. Source patterns ``like`` cannot say are raised as
+    :class:`NotImplementedError` (the reader lists those articles instead)."""
+    clauses = []
+    if where.sources:
+        likes = [_like(p) for p in where.sources]
+        if any(like is None for like in likes):
+            raise NotImplementedError("a character class in a source pattern")
+        clauses.append("(" + " or ".join(f"path like {quote(like)}" for like in likes) + ")")
+    for key, value in where.meta:
+        clauses.append(f"facets[{quote(key)}] == {quote(value)}")
+    rest = " and ".join(clauses)
+    if not where.dated:
+        return rest or "true", None
+    low, high = day_bounds(where.since, where.until)
+    dated = " and ".join([f"day >= {low}", f"day <= {high}"] + ([rest] if rest else []))
+    return dated, " and ".join(["day == 0"] + ([rest] if rest else []))
+
+
+# -- collections -------------------------------------------------------------------
 class Collection:
-    """One generation's collection, with what reading and writing it share."""
+    """One collection of a set, with what reading and writing it share."""
 
     def __init__(self, client, name: str) -> None:
         self.client = client
@@ -138,23 +190,38 @@ class Collection:
     def count(self, filter: str) -> int:
         return int(self.query(filter, ["count(*)"])[0]["count(*)"])
 
-    def text(self, owner: str) -> str | None:
-        rows = self.query(f"kind == \"chunk\" and owner == {quote(owner)}", ["seq", "content"])
-        if not rows:
-            return None
-        return "".join(r["content"] for r in sorted(rows, key=lambda r: r["seq"]))
+
+class Generation:
+    """What one generation of a set sees: its rows in the three collections."""
+
+    def __init__(self, client, set_name: str, number: int) -> None:
+        self.client = client
+        self.set = set_name
+        self.number = number
+        self.alive = alive_at(number)
+        self.pieces = Collection(client, set_name + PIECES)
+        self.keyword = Collection(client, set_name + KEYWORD)
+        self.meta = Collection(client, set_name + META)
+
+    @property
+    def name(self) -> str:
+        return f"{self.set}.g{self.number}"
+
+    def manifest_text(self) -> str | None:
+        rows = self.meta.query(f'kind == "manifest" and added == {self.number}', ["seq", "content"])
+        return "".join(r["content"] for r in sorted(rows, key=lambda r: r["seq"])) if rows else None
 
     def articles(self, ids: Iterable[str]) -> dict[str, dict]:
-        """Each article's record (title, source, url, date, meta) and text."""
+        """Each article's record (title, source, url, date, meta, pages) and text."""
         ids = sorted(set(ids))
         out: dict[str, dict] = {}
         for lo in range(0, len(ids), 100):
-            owners = [f"a:{i}" for i in ids[lo : lo + 100]] + [f"t:{i}" for i in ids[lo : lo + 100]]
-            rows = self.query(f"kind == \"chunk\" and {in_list('owner', owners)}", ["owner", "seq", "content"])
+            part = ids[lo : lo + 100]
+            rows = self.meta.query(f'kind == "chunk" and {self.alive} and {in_list("article", part)}', ["owner", "seq", "content"])
             parts: dict[str, list] = {}
             for r in rows:
                 parts.setdefault(r["owner"], []).append((r["seq"], r["content"]))
-            for article_id in ids[lo : lo + 100]:
+            for article_id in part:
                 record, text = parts.get(f"a:{article_id}"), parts.get(f"t:{article_id}")
                 if record is None or text is None:
                     continue
@@ -162,9 +229,9 @@ class Collection:
         return out
 
 
-def published_generation(client, name: str) -> str | None:
-    """The published generation's collection: named in the one row of ``NAME__current``
-    (Milvus Lite implements no aliases; a server's alias ``NAME`` follows it)."""
+def published(client, name: str) -> tuple[str, int] | None:
+    """The published ``(set, generation)``: named in the one row of ``NAME__current``
+    (Milvus Lite implements no aliases; a server's alias ``NAME`` follows the set's pieces)."""
     pointer = f"{name}{POINTER}"
     try:
         if not client.has_collection(pointer):
@@ -172,11 +239,17 @@ def published_generation(client, name: str) -> str | None:
         rows = client.query(pointer, filter='key == "current"', output_fields=["content"])
     except Exception as exc:  # pymilvus raises its own types for every failure
         raise IndexCorruptError(f"cannot read which generation of {name!r} is published: {exc}") from exc
-    return rows[0]["content"] if rows else None
+    if not rows:
+        return None
+    try:
+        record = json.loads(rows[0]["content"])
+        return str(record["set"]), int(record["generation"])
+    except (ValueError, TypeError, KeyError):
+        raise IndexCorruptError(f"the Milvus index {name!r} was written by an earlier version of corpus-qa; rebuild it with `corpus build --rebuild`") from None
 
 
-def point_to(client, name: str, collection: str, *, alias: bool) -> None:
-    """Publish ``collection``: one upsert of the pointer row, atomic for readers."""
+def point_to(client, name: str, set_name: str, generation: int, *, alias: bool) -> None:
+    """Publish a generation: one upsert of the pointer row, atomic for readers."""
     from pymilvus import DataType
 
     pointer = f"{name}{POINTER}"
@@ -188,14 +261,11 @@ def point_to(client, name: str, collection: str, *, alias: bool) -> None:
         index = client.prepare_index_params()
         index.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
         client.create_collection(pointer, schema=schema, index_params=index)
-    client.upsert(pointer, [{"key": "current", "content": collection, "dense": [0.0, 0.0]}])
+    content = json.dumps({"set": set_name, "generation": generation})
+    client.upsert(pointer, [{"key": "current", "content": content, "dense": [0.0, 0.0]}])
     client.flush(pointer)
-    if alias:  # a server also switches the alias, for other tools that read the index by its name
+    if alias:  # a server also points the alias at the set's pieces, for other tools that read it by name
         try:
-            client.alter_alias(collection, name)
+            client.alter_alias(set_name + PIECES, name)
         except Exception:  # pymilvus raises its own types: the alias does not exist yet
-            client.create_alias(collection, name)
-
-
-def meta_row(dim: int, **values) -> dict[str, Any]:
-    return {**blank_row(dim), **values}
+            client.create_alias(set_name + PIECES, name)

@@ -20,28 +20,28 @@ from ...filters import Where
 from ..analysis import TITLE_BOOST
 from .client import (
     BATCH,
-    META,
     SEARCH_PARAMS,
-    Collection,
+    Generation,
     connect,
     in_list,
     parse_location,
-    published_generation,
+    published,
     quote,
+    where_expression,
 )
 
 
 class MilvusReader(Reader):
     """The published generation of a Milvus index."""
 
-    def __init__(self, location: str, client, name: str, collection: str, manifest: dict[str, Any], model_path: str | None) -> None:
+    def __init__(self, location: str, client, name: str, gen: Generation, manifest: dict[str, Any], model_path: str | None) -> None:
         self.location = location
-        self.generation = collection
+        self.generation = gen.name
         self.manifest = manifest
         self._client = client
         self._name = name
-        self._col = Collection(client, collection)
-        self._meta = Collection(client, collection + META)
+        self._gen = gen
+        self._alive = gen.alive
         self._model_path = model_path
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
@@ -59,18 +59,22 @@ class MilvusReader(Reader):
 
         uri, name = parse_location(location)
         client = connect(uri)
-        collection = published_generation(client, name)
-        if collection is None:
+        current = published(client, name)
+        if current is None:
             raise IndexNotFoundError(f"no index at {location}; create one with `corpus build SOURCES --index {location}`")
-        text = Collection(client, collection + META).text("m")
+        gen = Generation(client, *current)
+        try:
+            text = gen.manifest_text()
+        except Exception as exc:  # pymilvus's own types: a collection gone
+            raise IndexCorruptError(f"cannot read the index at {location} ({gen.name}): {exc}") from exc
         if text is None:
             raise IndexCorruptError(f"the index at {location} has no manifest")
-        manifest = read_manifest_data(text, f"{location} ({collection})")
+        manifest = read_manifest_data(text, f"{location} ({gen.name})")
         if manifest.get("backend") != MILVUS_BACKEND:
             raise IndexCorruptError(f"the index at {location} is a {manifest.get('backend')!r} index, not a Milvus one")
-        reader = cls(location, client, name, collection, manifest, resolve_model_path(manifest, model))
+        reader = cls(location, client, name, gen, manifest, resolve_model_path(manifest, model))
         counts = manifest["counts"]
-        if reader._col.count('kind == "piece"') != counts["pieces"]:
+        if gen.pieces.count(gen.alive) != counts["pieces"]:
             raise IndexCorruptError(f"the index at {location} holds another number of pieces than its manifest says; rebuild it")
         return reader
 
@@ -95,17 +99,27 @@ class MilvusReader(Reader):
         return ParsedQuery(terms, words) if terms else ParsedQuery(frozenset())
 
     def admit(self, where: Where) -> Admitted:
-        articles, undated = where.select(self._article_facets())
-        return Admitted(articles, undated, f" and {in_list('article', sorted(articles))}")
+        """The filter as an expression on the rows' fields, applied inside each search; a
+        source pattern with a character class (which Milvus's ``like`` cannot say) lists the
+        articles it admits instead."""
+        articles = f'kind == "article" and {self._alive}'
+        try:
+            expression, dateless = where_expression(where)
+        except NotImplementedError:
+            ids, undated = where.select(self._article_facets())
+            return Admitted(ids, undated, f" and {in_list('article', sorted(ids))}")
+        matched = self._gen.meta.count(f"{articles} and {expression}")
+        undated = self._gen.meta.count(f"{articles} and {dateless}") if dateless else 0
+        return Admitted(None, undated, f" and ({expression})", matched=matched)
 
     def article_list(self) -> list[str]:
-        return [row[0] for row in self._article_facets()]
+        return sorted(r["article"] for r in self._gen.meta.rows(f'kind == "article" and {self._alive}', ["article"]))
 
     def _article_facets(self) -> list[tuple[str, str, str | None, dict]]:
         facets = self._facets
         if facets is None:
             records: dict[str, list] = {}
-            for r in self._meta.rows('kind == "chunk" and owner like "a:%"', ["owner", "seq", "content"]):
+            for r in self._gen.meta.rows(f'kind == "chunk" and {self._alive} and owner like "a:%"', ["owner", "seq", "content"]):
                 records.setdefault(r["owner"][2:], []).append((r["seq"], r["content"]))
             facets = []
             for article_id, parts in sorted(records.items()):
@@ -115,7 +129,7 @@ class MilvusReader(Reader):
         return facets
 
     def keyword_search(self, parsed: ParsedQuery, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
-        if parsed.empty or limit <= 0 or (admitted is not None and not admitted.articles):
+        if parsed.empty or limit <= 0 or (admitted is not None and not admitted.count):
             return []
         only = admitted.plan if admitted is not None else ""
         # BM25F as the folder backend scores it: the body's BM25 plus the title's weighed
@@ -124,8 +138,8 @@ class MilvusReader(Reader):
         scores: dict[int, float] = {}
         for field, weight in (("sparse", 1.0), ("title_sparse", TITLE_BOOST)):
             found = self._client.search(
-                self._col.name, data=[parsed.plan], anns_field=field, limit=limit,
-                filter='kind == "piece" and part == 0' + only, output_fields=["pid"], search_params={"metric_type": "BM25"},
+                self._gen.keyword.name, data=[parsed.plan], anns_field=field, limit=limit,
+                filter=self._alive + only, output_fields=["pid"], search_params={"metric_type": "BM25"},
             )[0]
             for h in found:
                 pid = int(h["entity"]["pid"])
@@ -133,11 +147,11 @@ class MilvusReader(Reader):
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def vector_search(self, vector: np.ndarray, limit: int, admitted: Admitted | None = None) -> list[tuple[int, float]]:
-        if limit <= 0 or (admitted is not None and not admitted.articles):
+        if limit <= 0 or (admitted is not None and not admitted.count):
             return []
         found = self._client.search(
-            self._col.name, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense", limit=min(limit, 16_384),
-            filter='kind == "piece"' + (admitted.plan if admitted is not None else ""), output_fields=["head"], search_params={"metric_type": "IP", "params": SEARCH_PARAMS.get(self.manifest["vector"].get("index_type"), {})},
+            self._gen.pieces.name, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="dense", limit=min(limit, 16_384),
+            filter=self._alive + (admitted.plan if admitted is not None else ""), output_fields=["head"], search_params={"metric_type": "IP", "params": SEARCH_PARAMS.get(self.manifest["vector"].get("index_type"), {})},
         )[0]
         best: dict[int, float] = {}
         for h in found:
@@ -147,19 +161,19 @@ class MilvusReader(Reader):
     def paragraphs(self, ids: Sequence[int]) -> dict[int, ParagraphRecord]:
         if not ids:
             return {}
-        rows = self._col.query(f'kind == "piece" and part == 0 and {in_list("pid", ids)}', ["pid", "article", "number", "pstart", "pend"])
+        rows = self._gen.pieces.query(f'part == 0 and {self._alive} and {in_list("pid", ids)}', ["pid", "article", "number", "pstart", "pend"])
         return self._records(rows)
 
     def article_ids(self, ids: Sequence[int]) -> dict[int, str]:
         out: dict[int, str] = {}
         ids = list(ids)
         for lo in range(0, len(ids), BATCH):
-            for r in self._col.query(f'kind == "piece" and part == 0 and {in_list("pid", ids[lo : lo + BATCH])}', ["pid", "article"]):
+            for r in self._gen.pieces.query(f'part == 0 and {self._alive} and {in_list("pid", ids[lo : lo + BATCH])}', ["pid", "article"]):
                 out[int(r["pid"])] = r["article"]
         return out
 
     def _records(self, rows: list[dict]) -> dict[int, ParagraphRecord]:
-        articles = self._meta.articles(r["article"] for r in rows)
+        articles = self._gen.articles(r["article"] for r in rows)
         out = {}
         for r in rows:
             a = articles.get(r["article"])
@@ -173,13 +187,13 @@ class MilvusReader(Reader):
         return out
 
     def article(self, article_id: str) -> Article | None:
-        a = self._meta.articles([article_id]).get(article_id)
+        a = self._gen.articles([article_id]).get(article_id)
         if a is None:
             return None
         return Article(article_id, a["title"], a["text"], a["source"], a.get("date"), a.get("url"), meta=a.get("meta") or {}, pages=tuple(a.get("pages") or ()))
 
     def article_paragraphs(self, article_id: str) -> list[ParagraphRecord]:
-        rows = self._col.query(f'kind == "piece" and part == 0 and article == {quote(article_id)}', ["pid", "article", "number", "pstart", "pend"])
+        rows = self._gen.pieces.query(f'part == 0 and {self._alive} and article == {quote(article_id)}', ["pid", "article", "number", "pstart", "pend"])
         return sorted(self._records(rows).values(), key=lambda r: r.number)
 
     def counts(self) -> dict[str, int]:
@@ -198,7 +212,7 @@ class MilvusReader(Reader):
         n = self.manifest["counts"]["paragraphs"]
         wanted = [t for t in dict.fromkeys(terms) if t not in self._df]
         if wanted:
-            found = {r["owner"]: int(r["seq"]) for r in self._meta.query(f'kind == "term" and {in_list("owner", wanted)}', ["owner", "seq"])}
+            found = {r["owner"]: int(r["seq"]) for r in self._gen.meta.query(f'kind == "term" and {self._alive} and {in_list("owner", wanted)}', ["owner", "seq"])}
             with self._lock:
                 if len(self._df) > 100_000:
                     self._df.clear()
@@ -210,11 +224,28 @@ class MilvusReader(Reader):
             return []
         return [(t.startchar, t.endchar) for t in self._analyzer(text, chars=True, mode="query") if t.text in terms]
 
+    def duplicate_keys(self, ids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        ids = list(ids)
+        for lo in range(0, len(ids), BATCH):
+            for r in self._gen.keyword.query(f'{self._alive} and {in_list("pid", ids[lo : lo + BATCH])}', ["pid", "dkey"]):
+                if r["dkey"]:
+                    out[int(r["pid"])] = r["dkey"]
+        return out
+
+    def copies(self, keys: Iterable[str], limit: int = 50) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for key in sorted(set(keys)):
+            rows = self._gen.keyword.query(f"{self._alive} and dkey == {quote(key)}", ["article"], limit=1000)
+            out[key] = sorted({r["article"] for r in rows})[:limit]
+        return out
+
     def published(self) -> str | None:
         try:
-            return published_generation(self._client, self._name)
+            current = published(self._client, self._name)
         except Exception:  # a server that cannot answer now: keep what we have
             return None
+        return Generation(self._client, *current).name if current else None
 
     def close(self) -> None:
         pass  # the client is shared by the process (pymilvus keeps one connection per uri)

@@ -48,7 +48,7 @@ test: install
 
 # timings are measured here, never asserted in tests; figures go to bench/results/
 bench: install
-	$(PY) bench/run.py --sizes $(SIZES)
+	$(PY) bench/run.py --sizes $(SIZES) $(if $(BACKENDS),--backends $(BACKENDS))
 
 # only the cold commands (corpus search, corpus ask) and the chat's first answer
 bench-startup: install

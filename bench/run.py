@@ -411,6 +411,10 @@ def summary(result: dict) -> str:
             f"| chat: first answer after the page | {start['chat_first_answer_median_s']} | |",
             "",
         ]
+    if result.get("backends"):
+        from backends import summary as backends_summary
+
+        lines += [f"Measured {result['backends']['measured_at']}. " + backends_summary(result["backends"])[0], *backends_summary(result["backends"])[1:]]
     for size, r in sizes.items():
         when = f" (measured {r['measured_at']})" if "measured_at" in r else ""
         lines.append(f"Stages of the {size} build{when} (s): " + ", ".join(f"{k} {v}" for k, v in r["build"]["stage_s"].items()))
@@ -423,6 +427,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=os.environ.get("SIZES") or "10k", help=f"comma-separated: {', '.join(SIZES)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--startup-only", action="store_true", help="only the cold commands and the chat's first answer, over the BBC index")
+    parser.add_argument("--backends", default=os.environ.get("BACKENDS") or "", help="comma-separated (folder, milvus): compare them at each size instead (bench/backends.py)")
+    parser.add_argument("--ray", action="store_true", help="with --backends: also the 10k build through Ray Data against in process")
     args = parser.parse_args()
     if args.startup_only:
         from corpus import build
@@ -447,6 +453,17 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="corpus-bench-"))
     try:
         result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "sizes": previous_sizes(args.out)}
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        if backends:
+            from backends import BACKENDS, run_backends
+
+            if unknown := [b for b in backends if b not in BACKENDS]:
+                raise SystemExit(f"unknown backend(s) {', '.join(unknown)}; available: {', '.join(BACKENDS)}")
+            result["backends"] = {"measured_at": result["when"], **run_backends(sizes, backends, workdir, ray=args.ray)}
+            write(result, args.out)
+            sizes = []
+        elif previous := previous_backends(args.out):
+            result["backends"] = previous
         for size in sizes:
             print(f"benchmarking {size}…", file=sys.stderr)
             figures = run_bbc(workdir) if size == "10k" else run_synthetic(size, workdir)
@@ -463,6 +480,14 @@ def previous_sizes(out: Path) -> dict:
         return {size: figures for size, figures in json.loads((out / "latest.json").read_text())["sizes"].items() if size in SIZES}
     except (OSError, ValueError, KeyError):
         return {}
+
+
+def previous_backends(out: Path) -> dict | None:
+    """The last comparison of backends, kept when this run does not make one."""
+    try:
+        return json.loads((out / "latest.json").read_text()).get("backends")
+    except (OSError, ValueError):
+        return None
 
 
 def write(result: dict, out: Path) -> None:

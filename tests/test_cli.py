@@ -23,9 +23,8 @@ def run(*args: str):
 
 def test_sources_read_as_named_with_no_path_of_this_machine(tmp_path, monkeypatch):
     """Hits, quotes and sources name the file under the folder given to the build, in every output."""
-    from ui.app import article_html, sources_html
-
     from qa import Library
+    from ui.app import article_html, sources_html
 
     docs = tmp_path / "newsroom"
     (docs / "politics").mkdir(parents=True)

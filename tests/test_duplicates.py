@@ -82,17 +82,6 @@ def test_copies_follow_incremental_builds_and_older_stores_are_keyed(wire):
         assert sum("146,000" in h.text for h in hits) == 1 and hits[0].also_in
 
 
-def test_milvus_folds_the_copies_it_meets_among_the_candidates(wire, tmp_path):
-    pytest.importorskip("milvus_lite", reason="the milvus extra is not installed (pip install 'corpus-qa[milvus]')")
-    docs, _ = wire
-    location = f"milvus:{tmp_path / 'wire.db'}"
-    build([docs], location)
-    with Library.open(location) as lib:
-        hits = lib.search("US firms added only 146,000 jobs in January", k=3)
-        shared = [h for h in hits if "146,000" in h.text]
-        assert len(shared) == 1 and len(hits) == 3 and shared[0].also_in
-
-
 EDITED = (
     "The chip maker said its profits had risen by 12% to £9.4m in the three months to March, "
     "helped by strong demand for the routers it sells to Jupiter Networks, and that it expected "

@@ -17,9 +17,9 @@ Parts: :mod:`.model` (what identifies a model), :mod:`.wordpieces` (its tokenize
 
 from .load import (
     cached_int8_encoder,
-    int8_encoder_file,
     export_onnx_int8,
     export_query_encoder,
+    int8_encoder_file,
     load_embedder,
     load_query_embedder,
     load_tokenizer,

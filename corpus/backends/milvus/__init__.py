@@ -4,28 +4,23 @@ Locations: ``milvus:PATH.db`` (Milvus Lite, embedded, for one machine) or
 ``milvus://HOST:PORT[/NAME]`` (a Milvus standalone or cluster); ``NAME``
 (default ``corpus``) is the index's name there.
 
-One generation is a collection, ``NAME__g<time>_<random>`` (and its ``_meta``
-companion, below); the one row
-of the collection ``NAME__current`` names the published one (and on a server
-the alias ``NAME`` follows it; Milvus Lite implements no aliases), so a build
-publishes with one upsert, atomic for readers, and a killed build leaves a
-collection nothing names, which the next build drops. A collection's rows are of three
-kinds (pieces in the first, the rest in ``_meta``):
+An index is a set of three collections, ``NAME__s<time>_<random>`` followed by:
 
-* ``piece``: a window of a paragraph with its embedding (``dense``), its
-  paragraph's number and offsets; the first piece of a paragraph (its head)
-  also holds the paragraph's text in ``body`` and its article's title in ``title``,
-  from which Milvus's own BM25 function (English analyzer) makes the sparse vectors
-  the keyword side searches (both searched, the scores summed with the title's weighed
-  0.3, as the folder backend's BM25F weighs its title field);
-* ``article``: an article's id and content hash (what incremental builds compare);
-* ``term``: how many paragraphs hold an analysed term (``owner``: the term, ``seq``: the
-  count), for the answerer's term weights;
-* ``chunk``: pieces of longer texts kept whole (an article's text, its record,
-  the manifest), 16,000 characters each, as Milvus caps a string at 64 KB.
+* ``_pieces``: a window of a paragraph with its embedding (``dense``), its paragraph's
+  number and offsets;
+* ``_keyword``: one row per paragraph, its text (``body``) and its article's title, from
+  which Milvus's own BM25 function makes the sparse vectors the keyword side searches
+  (both searched, the title's score weighed 0.3 as the folder backend's BM25F weighs its
+  title field); a collection of its own so that BM25's statistics count paragraphs;
+* ``_meta``: articles (id and content hash, what incremental builds compare), their texts
+  and records in chunks of 16,000 characters (Milvus caps a string at 64 KB), how many
+  paragraphs hold each analysed term (for the answerer's term weights), and manifests.
 
-Fusion stays in :mod:`qa.fusion`, so rankings compare across backends; the
-analyzer differs from Whoosh's (see docs/quality.md).
+Every row carries the generation that added it and the one that removed it (see
+:mod:`.writer`), and what filters read (``path``, ``day``, ``facets``; see
+:func:`.client.where_expression`). The one row of the collection ``NAME__current``
+names the published set and generation, so a build publishes with one upsert, atomic
+for readers. Fusion stays in :mod:`qa.fusion`, so rankings compare across backends.
 """
 
 from .client import parse_location
@@ -36,4 +31,4 @@ from .writer import MilvusBackend, MilvusDraft
 Reader = MilvusReader
 Backend = MilvusBackend
 
-__all__ = ["Backend", "MilvusBackend", "MilvusDraft", "MilvusReader", "Reader", "parse_location"]
+__all__ = ["Backend", "MilvusBackend", "MilvusDraft", "MilvusReader", "parse_location", "Reader"]

@@ -1,0 +1,150 @@
+"""Backends side by side, in the same run (`make bench BACKENDS=folder,milvus`).
+
+For each size (synthetic corpora made from the BBC index, see bench/synthetic.py; the
+encoder is replaced, so build times are everything but embedding) and each backend:
+- the full build (wall time in a child process, peak RSS);
+- an incremental build after one article is edited (its last paragraph changed): wall
+  time of the child, the build's own seconds (without the interpreter's start and
+  imports), its stages, what it embedded and, where the engine counts them, rows written;
+- the index's size;
+- keyword, vector and hybrid search p50/p95 over 200 SQuAD questions, and hybrid with a
+  filter that admits every article (what a filter costs when it lets everything through).
+With ``--ray``, the 10k BBC build through Ray Data against the in-process build (the real
+encoder, both in the same run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from run import BBC, MATERIAL_INDEX, ROOT, SYNTHETIC, _ms, percentiles, questions
+
+BACKENDS = ("folder", "milvus")
+SIZES = {"10k": 10_000, **SYNTHETIC}
+
+
+def location(workdir: Path, backend: str, size: str) -> str:
+    return str(workdir / f"{backend}-{size}") if backend == "folder" else f"milvus:{workdir / f'{backend}-{size}.db'}"
+
+
+def child_build(corpus: Path, index: str, material: Path, *, rebuild: bool) -> dict:
+    code = ["-c", "import sys; from bench.synthetic import build_child; build_child(*sys.argv[1:])", str(corpus), index, str(material), "1" if rebuild else "0"]
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"the build of {index} failed with status {status}")
+    return {"wall_s": round(time.perf_counter() - start, 2), "report": json.loads(out), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def edit_one_article(corpus: Path, n: int) -> None:
+    """Change the last paragraph of one article of a JSONL corpus (the ``n``-th record)."""
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[n])
+    record["text"] += f" Edit number {int(time.time() * 1000)} changes this paragraph."
+    lines[n] = json.dumps(record)
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def query_figures(index: str) -> dict:
+    """Search p50/p95 by mode, and hybrid with a filter admitting every article (run in a child)."""
+    from qa import Library
+
+    qs = questions()
+    with Library.open(index) as lib:
+        for mode in ("keyword", "vector", "hybrid"):
+            lib.search(qs[0], mode=mode)  # warm up: model, searchers, caches
+        out = {mode: percentiles([_ms(lib.search, q, k=10, mode=mode) for q in qs]) for mode in ("keyword", "vector", "hybrid")}
+        lib.search(qs[0], where="source=*")
+        out["hybrid_filter_all"] = percentiles([_ms(lib.search, q, k=10, where="source=*") for q in qs])
+        out["bytes"] = lib.info()["bytes"]
+    return out
+
+
+def query_in_child(index: str) -> dict:
+    code = "import json, sys; sys.path.insert(0, 'bench'); from backends import query_figures; print(json.dumps(query_figures(sys.argv[1])))"
+    out = subprocess.run([sys.executable, "-c", code, index], cwd=ROOT, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return json.loads(out.stdout)
+
+
+def run_backends(sizes: list[str], backends: list[str], workdir: Path, *, ray: bool = False) -> dict:
+    from bench.synthetic import Material, material_from_index, write_corpus
+    from corpus import build
+
+    material = workdir / "material.pickle"
+    if not material.exists():
+        build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
+        material_from_index(MATERIAL_INDEX).save(material)
+    result: dict = {}
+    for size in sizes:
+        corpus = workdir / f"backends-{size}.jsonl"
+        counts = write_corpus(Material.load(material), SIZES[size], corpus)
+        for backend in backends:
+            print(f"benchmarking {backend} at {size}…", file=sys.stderr)
+            index = location(workdir, backend, size)
+            full = child_build(corpus, index, material, rebuild=True)
+            edit_one_article(corpus, counts["articles"] // 2)
+            update = child_build(corpus, index, material, rebuild=False)
+            report = update["report"]
+            queries = query_in_child(index)
+            result.setdefault(size, {})[backend] = {
+                "corpus": counts,
+                "paragraphs": full["report"]["paragraphs"],
+                "build_s": full["wall_s"],
+                "build_peak_rss_mb": full["peak_rss_mb"],
+                "edit_one_article": {
+                    "wall_s": update["wall_s"], "build_s": round(report["seconds"], 2),
+                    "stage_s": {k: round(v, 3) for k, v in report["stage_seconds"].items()},
+                    "embedded": report["embedded"], "reused": report["reused"], "rows_written": report.get("rows_written"),
+                },
+                "bytes": queries.pop("bytes"),
+                "query_ms": queries,
+            }
+        corpus.unlink()
+    if ray:
+        result["ray_10k"] = ray_overhead(workdir)
+    return result
+
+
+def ray_overhead(workdir: Path) -> dict:
+    """The 10k BBC build embedding through Ray Data (started here) against in process."""
+    out = {}
+    for how in ("process", "ray"):
+        index = workdir / f"bbc-{how}"
+        extra = ["--embed-with", "ray"] if how == "ray" else []
+        code = ["-c", "from qa.cli import main; main()", "build", str(BBC), "--index", str(index), "--rebuild", "--json", *extra]
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, *code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+        report = json.loads(proc.stdout)
+        out[how] = {"wall_s": round(time.perf_counter() - start, 2), "embed_s": round(report["stage_seconds"].get("embed", 0.0), 2)}
+    out["overhead_s"] = round(out["ray"]["wall_s"] - out["process"]["wall_s"], 2)
+    out["ratio"] = round(out["ray"]["wall_s"] / out["process"]["wall_s"], 3)
+    return out
+
+
+def summary(result: dict) -> list[str]:
+    lines = [
+        "Backends side by side (synthetic corpora; build times exclude embedding; query times in ms over 200 SQuAD questions):",
+        "",
+        "| size | backend | paragraphs | build s | edit 1 article: wall s / build s | rows written | MB | keyword p50/p95 | vector p50/p95 | hybrid p50/p95 | hybrid, filter admitting all |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for size, by_backend in result.items():
+        if size not in SIZES:
+            continue
+        for backend, r in by_backend.items():
+            q, e = r["query_ms"], r["edit_one_article"]
+            lines.append(
+                f"| {size} | {backend} | {r['paragraphs']:,} | {r['build_s']} | {e['wall_s']} / {e['build_s']} | {e['rows_written'] if e['rows_written'] is not None else '–'} | "
+                f"{r['bytes'] / 1e6:.0f} | " + " | ".join(f"{q[m]['p50']} / {q[m]['p95']}" for m in ("keyword", "vector", "hybrid", "hybrid_filter_all")) + " |"
+            )
+    if "ray_10k" in result:
+        r = result["ray_10k"]
+        lines += ["", f"Ray Data at 10k (BBC, the real encoder): {r['ray']['wall_s']} s against {r['process']['wall_s']} s in process (overhead {r['overhead_s']} s, ratio {r['ratio']})."]
+    return lines + [""]

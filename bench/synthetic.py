@@ -158,10 +158,9 @@ class SyntheticEmbedder:
         return out
 
 
-def build_child(corpus: str, index: str, material: str, rebuild: str = "1") -> None:
-    """Entry point of the benchmark's child process: ``corpus build`` with the synthetic
-    encoder, a rebuild unless ``rebuild`` is ``"0"``."""
+def build_child(corpus: str, index: str, material: str) -> None:
+    """Entry point of the benchmark's child process: ``corpus build`` with the synthetic encoder."""
     from corpus import build
 
-    report = build([corpus], index, rebuild=rebuild != "0", embedder=SyntheticEmbedder(Material.load(Path(material))))
+    report = build([corpus], index, rebuild=True, embedder=SyntheticEmbedder(Material.load(Path(material))))
     print(json.dumps(report.to_dict()))

@@ -36,7 +36,14 @@ class Article:
         return page_at(self.pages, offset)
 
     def content_hash(self) -> str:
-        """A hash of everything that is indexed, used for incremental builds."""
+        """A hash of everything that is indexed, used for incremental builds (computed once:
+        a build compares it, stores it and fingerprints the corpus with it)."""
+        cached = self.__dict__.get("_content_hash")
+        if cached is None:
+            cached = self.__dict__["_content_hash"] = self._hash()
+        return cached
+
+    def _hash(self) -> str:
         fields = [self.title, self.text, self.source, self.date, self.url, self.meta]
         if self.pages:  # left out when empty, so that articles without pages keep their hashes
             fields.append(list(self.pages))

@@ -70,10 +70,11 @@ def write_generation(
     ray: tuple[str | None, str | None] | None = None,
 ) -> bool:
     """Write the new generation into ``draft``; return False when nothing changed."""
-    old = draft.article_hashes()
-    wanted = {a.id for a in articles}
-    todo = [a for a in articles if old.get(a.id) != a.content_hash()]
-    removed = [aid for aid in old if aid not in wanted]
+    with timer("compare"):  # what changed: every article's hash against the published ones
+        old = draft.article_hashes()
+        wanted = {a.id for a in articles}
+        todo = [a for a in articles if old.get(a.id) != a.content_hash()]
+        removed = [aid for aid in old if aid not in wanted]
     report.new_articles = sum(a.id not in old for a in todo)
     report.changed_articles = len(todo) - report.new_articles
     report.unchanged_articles = len(articles) - len(todo)

@@ -35,19 +35,6 @@ def test_the_key_ignores_case_spacing_and_punctuation():
     assert duplicate_key("—") is None and duplicate_key(SHARED) != duplicate_key(SHARED.replace("146,000", "146,001"))
 
 
-@pytest.mark.parametrize("mode", ["hybrid", "keyword", "vector"])
-def test_a_copied_paragraph_is_shown_once_with_where_else_it_is(wire, mode):
-    _, index = wire
-    with Library.open(index) as lib:
-        hits = lib.search("US firms added only 146,000 jobs in January", k=3, mode=mode)
-        shared = [h for h in hits if "146,000" in h.text]
-        assert len(shared) == 1 and len(hits) == 3  # the third hit is another paragraph, not the copy
-        other = {"wire/a.txt", "wire/b.txt"} - {shared[0].article_id}
-        assert shared[0].also_in == tuple(other)
-        assert all(not h.also_in for h in hits if h is not shared[0])
-        assert lib.search("US firms added only 146,000 jobs in January", k=3, mode=mode).to_dict()["hits"][0]["also_in"] is not None
-
-
 def test_answers_quote_one_copy_and_name_the_other(wire):
     _, index = wire
     with Library.open(index) as lib:
@@ -124,3 +111,18 @@ def test_near_copies_are_grouped_at_build_time_and_shown_once(edited):
         hits = lib.search("chip maker profits risen 12% routers Juniper Networks", k=3)
         edited_hits = [h for h in hits if "routers it sells" in h.text]
         assert len(edited_hits) == 1 and set(edited_hits[0].also_in) | {edited_hits[0].article_id} == {"tech/b.txt", "tech/d.txt"}
+
+
+def test_a_new_store_is_keyed_once_and_never_keyed_again(wire, monkeypatch):
+    """A store created empty keys its paragraphs as they come: the next build must not key
+    every paragraph again (it did, and the copy of the previous generation grew with it)."""
+    from corpus.backends.folder import store
+
+    docs, index = wire
+    with sqlite3.connect(current_generation(index) / "store.sqlite") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == store.KEYED
+    keyed = []
+    monkeypatch.setattr(store, "_key_paragraph", lambda *args, _key=store._key_paragraph: keyed.append(args[1]) or _key(*args))
+    _write(docs, "d.txt", "Rates", "The central bank left its main rate unchanged at two percent this month.")
+    build([docs], index)
+    assert len(keyed) == 1  # the new paragraph only

@@ -70,3 +70,23 @@ def test_filter_values_are_data_not_syntax(newsroom):
         assert newsroom.search("rail fares", k=10, where=f"section={value}") == []
     for pattern in ['%', '_port/*', 'sport/" or path like "%', "sport\\*"]:
         assert newsroom.search("rail fares", k=10, where=f"source={pattern}") == [], pattern
+
+
+def test_folder_patterns_match_at_any_depth(backend, tmp_path, embedder):
+    """Milvus keeps a source's folder runs for folder patterns, up to a limit: a deeper source
+    is still found, by its path."""
+    from corpus.backends.milvus.client import MAX_DIRS, folder_runs
+
+    assert folder_runs("bbc/sport/001.txt") == ["bbc/", "bbc/sport/", "sport/"] and folder_runs("a.txt") == []
+    deep = tmp_path / "docs" / "/".join(f"d{i}" for i in range(30)) / "sport"
+    assert len(folder_runs(str(deep.relative_to(tmp_path)) + "/x.txt")) > MAX_DIRS
+    deep.mkdir(parents=True)
+    (deep / "x.txt").write_text("Deep\n\nA story filed far down the archive about rail fares.\n")
+    (tmp_path / "docs" / "top.txt").write_text("Top\n\nA story at the top about rail fares.\n")
+    where = location(tmp_path, backend)
+    build([tmp_path / "docs"], where)
+    with Library.open(where) as lib:
+        for pattern in ("sport/", "sport/*", "d28/d29/", "d0/*"):
+            assert [h.title for h in lib.search("rail fares", k=5, where=f"source={pattern}")] == ["Deep"], pattern
+        assert {h.title for h in lib.search("rail fares", k=5, where="source=docs/")} == {"Deep", "Top"}
+        assert lib.search("rail fares", k=5, where="source=d30/") == [] and lib.search("rail fares", k=5, where="source=d2") == []

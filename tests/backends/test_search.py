@@ -10,6 +10,7 @@ from corpus.backend import open_reader
 from qa import Library
 
 from ..conftest import SEEDS
+from ..test_duplicates import SHARED, _write
 from .conftest import location
 
 
@@ -53,14 +54,6 @@ def test_answers_quote_the_same_paragraph_and_decline_the_same(seed):
     assert not seed.ask("Who won the 2018 World Cup?").answered
 
 
-SHARED = "US firms added only 146,000 jobs in January, the Labor Department said, far fewer than the 190,000 economists had forecast."
-
-
-def _write(docs, name, title, *paragraphs):
-    docs.mkdir(parents=True, exist_ok=True)
-    (docs / name).write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n")
-
-
 @pytest.fixture(scope="module")
 def wire(backend, tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp(f"wire-{backend}")
@@ -81,6 +74,7 @@ def test_a_copied_paragraph_is_shown_once_with_where_else_it_is(wire, mode):
         assert len(shared) == 1 and len(hits) == 3
         assert shared[0].also_in == tuple({"wire/a.txt", "wire/b.txt"} - {shared[0].article_id})
         assert all(not h.also_in for h in hits if h is not shared[0])
+        assert lib.search("US firms added only 146,000 jobs in January", k=3, mode=mode).to_dict()["hits"][0]["also_in"] is not None
 
 
 def _copies_of_the_shared_paragraph(where) -> dict[str, list[str]]:

@@ -306,8 +306,10 @@ KEYED = 2
 
 def _fill_copies(conn: sqlite3.Connection) -> None:
     """Key every paragraph of a store written before copies (or near-copies) were kept, once."""
-    keyed = conn.execute("PRAGMA user_version").fetchone()[0] >= KEYED and conn.execute("SELECT 1 FROM copies LIMIT 1").fetchone()
-    if keyed or not conn.execute("SELECT 1 FROM pieces LIMIT 1").fetchone():
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= KEYED and conn.execute("SELECT 1 FROM copies LIMIT 1").fetchone():
+        return
+    if not conn.execute("SELECT 1 FROM pieces LIMIT 1").fetchone():  # a new store keys paragraphs as they come
+        conn.execute(f"PRAGMA user_version = {KEYED}")
         return
     conn.execute("DELETE FROM copies")
     conn.execute("DELETE FROM bands")

@@ -27,6 +27,8 @@ POINTER = "__current"
 #: those of paragraphs) and ``meta`` (articles, their texts, term counts, manifests).
 PIECES, KEYWORD, META = "_pieces", "_keyword", "_meta"
 PARTS = (PIECES, KEYWORD, META)
+#: The layout of the rows, recorded in the manifest (an index of another layout asks for a rebuild).
+LAYOUT = 3
 #: What ``removed`` holds while a row is alive.
 NEVER = 2**62
 CHUNK_CHARS = 16_000
@@ -38,8 +40,9 @@ DENSE_INDEXES = {
     "AUTOINDEX": {"index_type": "AUTOINDEX", "metric_type": "IP", "params": {}},
     "HNSW": {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 16, "efConstruction": 200}},
 }
-#: How widely an approximate index searches (IVF lists probed, HNSW candidates kept).
-SEARCH_PARAMS = {"IVF_FLAT": {"nprobe": 64}, "HNSW": {"ef": 128}}
+#: How widely an approximate index searches (IVF lists probed, HNSW candidates kept): at 1M
+#: vectors HNSW's recall@10 is 0.72 with ef 128 and 0.91 with ef 512 (bench/ann_types.py).
+SEARCH_PARAMS = {"IVF_FLAT": {"nprobe": 64}, "HNSW": {"ef": 512}}
 #: BM25 as the folder backend scores it (Lucene's defaults).
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
 #: The folder index's analysis, as far as Milvus's analyzers go (see corpus.backends.analysis)
@@ -122,9 +125,24 @@ def alive_at(generation: int) -> str:
 
 
 # -- filters as fields ----------------------------------------------------------------
+#: How many folder runs (see :func:`facet_fields`) a row keeps; deeper sources are marked ``deep``.
+MAX_DIRS = 256
+
+
+def folder_runs(source: str) -> list[str]:
+    """Every run of consecutive folders of a source, each ending in ``/``: for
+    ``bbc/sport/001.txt``, ``bbc/``, ``bbc/sport/`` and ``sport/``: what a folder pattern
+    (``sport/``, ``sport/*``, ``bbc/sport/``) matches at any folder."""
+    folders = source.split("/")[:-1]
+    return ["/".join(folders[i:j]) + "/" for i in range(len(folders)) for j in range(i + 1, len(folders) + 1)]
+
+
 def facet_fields(source: str, date: str | None, meta: Mapping[str, Any] | None) -> dict[str, Any]:
     """The fields a filter reads, as every row of an article carries them: ``path`` (the
-    source after a ``/``, so that any tail starting at a folder follows a ``/``), ``day``
+    source after a ``/``, so that any tail starting at a folder follows a ``/``), ``dirs``
+    (its folder runs under ``runs``, which a folder pattern finds by ``json_contains``, half the
+    cost of a ``like`` over every row; ``deep`` when there are too many to keep; a JSON field,
+    as Milvus Lite 2.5 fails on empty query results over an ARRAY field), ``day``
     (YYYYMMDD, 0 for none) and ``facets`` (metadata values as text)."""
     day = article_day(date)
     kept = {}
@@ -132,18 +150,29 @@ def facet_fields(source: str, date: str | None, meta: Mapping[str, Any] | None) 
         text = str(value)
         if isinstance(key, str) and _META_KEY.match(key) and len(text) <= META_VALUE_CHARS:
             kept[key] = text
-    return {"path": "/" + source, "day": int(day.replace("-", "")) if day else 0, "facets": kept}
+    runs = folder_runs(source)
+    deep = len(runs) > MAX_DIRS
+    return {"path": "/" + source, "dirs": {"runs": [] if deep else runs}, "deep": int(deep), "day": int(day.replace("-", "")) if day else 0, "facets": kept}
 
 
-def _like(pattern: str) -> str | None:
-    """A source glob as a Milvus ``like`` pattern matching it at any folder; None for a
-    character class, which ``like`` cannot say."""
+#: The filter fields of a row that belongs to no article (term counts, manifests).
+NO_FACETS = {"path": "", "dirs": {"runs": []}, "deep": 0, "day": 0, "facets": {}}
+
+
+def _source_clause(pattern: str) -> str | None:
+    """A source glob as a Milvus expression matching it at any folder: a folder pattern
+    (``sport/``, ``sport/*``) by the folder runs, any other by ``like``; None for a character
+    class, which ``like`` cannot say."""
     if "[" in pattern:
         return None
     if pattern.endswith("/"):
         pattern += "*"
-    out = "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(ch, ch) for ch in pattern)
-    return "%/" + out
+    folder = pattern[:-1]
+    if pattern.endswith("/*") and not any(ch in folder for ch in "*?"):
+        like = "%/" + "".join({"%": "\\%", "_": "\\_", "\\": "\\\\"}.get(ch, ch) for ch in folder) + "%"
+        return f"(json_contains(dirs[\"runs\"], {quote(folder)}) or (deep == 1 and path like {quote(like)}))"
+    like = "%/" + "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(ch, ch) for ch in pattern)
+    return f"path like {quote(like)}"
 
 
 def where_expression(where: Where) -> tuple[str, str | None]:
@@ -153,10 +182,10 @@ def where_expression(where: Where) -> tuple[str, str | None]:
     :class:`NotImplementedError` (the reader lists those articles instead)."""
     clauses = []
     if where.sources:
-        likes = [_like(p) for p in where.sources]
-        if any(like is None for like in likes):
+        sources = [_source_clause(p) for p in where.sources]
+        if any(clause is None for clause in sources):
             raise NotImplementedError("a character class in a source pattern")
-        clauses.append("(" + " or ".join(f"path like {quote(like)}" for like in likes) + ")")
+        clauses.append("(" + " or ".join(sources) + ")")
     for key, value in where.meta:
         clauses.append(f"facets[{quote(key)}] == {quote(value)}")
     rest = " and ".join(clauses)
@@ -227,6 +256,12 @@ class Generation:
                     continue
                 out[article_id] = {**json.loads("".join(c for _, c in sorted(record))), "text": "".join(c for _, c in sorted(text))}
         return out
+
+
+def check_layout(manifest: dict[str, Any]) -> None:
+    """Refuse an index whose rows are laid out otherwise than this version writes them."""
+    if (manifest.get("milvus") or {}).get("layout") != LAYOUT:
+        raise IndexCorruptError("the Milvus index was written by an earlier version of corpus-qa; rebuild it with `corpus build --rebuild`")
 
 
 def published(client, name: str) -> tuple[str, int] | None:

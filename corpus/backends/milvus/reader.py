@@ -22,6 +22,7 @@ from .client import (
     BATCH,
     SEARCH_PARAMS,
     Generation,
+    check_layout,
     connect,
     in_list,
     parse_location,
@@ -72,6 +73,7 @@ class MilvusReader(Reader):
         manifest = read_manifest_data(text, f"{location} ({gen.name})")
         if manifest.get("backend") != MILVUS_BACKEND:
             raise IndexCorruptError(f"the index at {location} is a {manifest.get('backend')!r} index, not a Milvus one")
+        check_layout(manifest)
         reader = cls(location, client, name, gen, manifest, resolve_model_path(manifest, model))
         counts = manifest["counts"]
         if gen.pieces.count(gen.alive) != counts["pieces"]:

@@ -33,11 +33,14 @@ from .client import (
     BM25_PARAMS,
     CHUNK_CHARS,
     KEYWORD,
+    LAYOUT,
     META,
     NEVER,
+    NO_FACETS,
     PARTS,
     PIECES,
     Generation,
+    check_layout,
     chunks,
     connect,
     dense_index,
@@ -51,12 +54,10 @@ from .client import (
 #: The fields of each collection a build reads back to mark a row removed (``sparse`` and
 #: ``title_sparse`` are made by Milvus from ``body`` and ``title``).
 FIELDS = {
-    PIECES: ["pid", "head", "article", "number", "part", "start", "end", "pstart", "pend", "ekey", "added", "removed", "path", "day", "facets", "dense"],
-    KEYWORD: ["pid", "article", "dkey", "added", "removed", "path", "day", "facets", "body", "title"],
-    META: ["key", "kind", "article", "ekey", "owner", "seq", "content", "added", "removed", "path", "day", "facets", "dense"],
+    PIECES: ["pid", "head", "article", "number", "part", "start", "end", "pstart", "pend", "ekey", "added", "removed", "path", "dirs", "deep", "day", "facets", "dense"],
+    KEYWORD: ["pid", "article", "dkey", "added", "removed", "path", "dirs", "deep", "day", "facets", "body", "title"],
+    META: ["key", "kind", "article", "ekey", "owner", "seq", "content", "added", "removed", "path", "dirs", "deep", "day", "facets", "dense"],
 }
-#: The layout of the rows, recorded in the manifest.
-LAYOUT = 2
 
 
 class MilvusBackend(Backend):
@@ -93,6 +94,7 @@ class MilvusBackend(Backend):
         them can be read (a rebuild also mends a damaged index or one of an older layout)."""
         from ...manifest import read_manifest_data
 
+        current = None
         try:
             current = published(self.client, self.name)
             if current is None:
@@ -101,7 +103,7 @@ class MilvusBackend(Backend):
         except Exception:  # noqa: BLE001 — a CorpusError, or pymilvus's own types
             if not rebuild:
                 raise
-            return None, None
+            return current, None  # a published set whose manifest cannot be read is kept until replaced
 
     def draft(self, *, rebuild: bool) -> MilvusDraft:
         current, manifest = self._current(rebuild=rebuild)
@@ -109,6 +111,8 @@ class MilvusBackend(Backend):
         for s in self.sets():  # what killed rebuilds left behind: sets nothing names
             if s not in kept:
                 self._drop_set(s)
+        if not rebuild and manifest is not None:
+            check_layout(manifest)
         analyzer = (manifest or {}).get("keyword", {}).get("analyzer")
         if not rebuild and analyzer is not None and analyzer != f"milvus {json.dumps(ANALYZER)}":
             raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
@@ -208,6 +212,8 @@ class MilvusDraft(Draft):
             schema.add_field("added", DataType.INT64)
             schema.add_field("removed", DataType.INT64)
             schema.add_field("path", DataType.VARCHAR, max_length=8192)
+            schema.add_field("dirs", DataType.JSON)
+            schema.add_field("deep", DataType.INT64)
             schema.add_field("day", DataType.INT64)
             schema.add_field("facets", DataType.JSON)
             return schema
@@ -241,11 +247,12 @@ class MilvusDraft(Draft):
 
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pid", DataType.INT64, is_primary=True)
-        for field in ("head", "number", "part", "start", "end", "pstart", "pend", "added", "removed", "day"):
+        for field in ("head", "number", "part", "start", "end", "pstart", "pend", "added", "removed", "deep", "day"):
             schema.add_field(field, DataType.INT64)
         schema.add_field("article", DataType.VARCHAR, max_length=8192)
         schema.add_field("ekey", DataType.VARCHAR, max_length=64)
         schema.add_field("path", DataType.VARCHAR, max_length=8192)
+        schema.add_field("dirs", DataType.JSON)
         schema.add_field("facets", DataType.JSON)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
         index = self.client.prepare_index_params()
@@ -358,7 +365,7 @@ class MilvusDraft(Draft):
                 old += self.base.meta.query(f'kind == "term" and {self.base.alive} and {in_list("owner", terms[lo : lo + BATCH])}', FIELDS[META])
         counts = {r["owner"]: int(r["seq"]) for r in old}
         self._write(META, [dict(r, removed=g) for r in old], upsert=True)
-        blank = {"article": "", "ekey": "", "content": "", "dense": [0.0, 0.0], "path": "", "day": 0, "facets": {}}
+        blank = {"article": "", "ekey": "", "content": "", "dense": [0.0, 0.0], **NO_FACETS}
         self._write(META, [
             {**blank, "key": f"d:{g}:{t}", "kind": "term", "owner": t, "seq": counts.get(t, 0) + delta[t], "added": g, "removed": NEVER}
             for t in terms if counts.get(t, 0) + delta[t] > 0
@@ -398,7 +405,7 @@ class MilvusDraft(Draft):
     def publish(self, manifest: dict[str, Any]) -> str:
         text = json.dumps(manifest, indent=2, ensure_ascii=False)
         g = self.gen.number
-        blank = {"article": "", "ekey": "", "dense": [0.0, 0.0], "path": "", "day": 0, "facets": {}, "removed": NEVER}
+        blank = {"article": "", "ekey": "", "dense": [0.0, 0.0], **NO_FACETS, "removed": NEVER}
         self._write(META, [{**blank, "key": f"m:{g}:{seq}", "kind": "manifest", "owner": "m", "seq": seq, "content": chunk, "added": g} for seq, chunk in enumerate(chunks(text))])
         self.client.flush(self.gen.meta.name)
         point_to(self.client, self.backend.name, self.gen.set, g, alias=self.backend.uri.startswith("http"))

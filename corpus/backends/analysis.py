@@ -24,6 +24,10 @@ def make_analyzer():
     return LanguageAnalyzer("en")
 
 
+#: How an index's manifest names the Milvus analyzer (its parameters are recorded beside it).
+MILVUS_ANALYZER_NAME = f"Milvus: standard tokenizer, lower case, {len(STOP_WORDS)} English stop words (NLTK's), English Snowball stemmer"
+
+
 def milvus_analyzer() -> dict:
     """Milvus's analyzer configured as close to :func:`make_analyzer` as Milvus allows: its
     standard tokenizer, lower case, the same stop words, the English Snowball stemmer."""

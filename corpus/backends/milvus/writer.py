@@ -26,7 +26,7 @@ import numpy as np
 from ...backend import MILVUS_BACKEND, Backend, Draft, build_lock
 from ...documents import Article, Paragraph, duplicate_key
 from ...errors import IndexCorruptError
-from ..analysis import TITLE_BOOST
+from ..analysis import MILVUS_ANALYZER_NAME, TITLE_BOOST
 from .client import (
     ANALYZER,
     BATCH,
@@ -113,8 +113,8 @@ class MilvusBackend(Backend):
                 self._drop_set(s)
         if not rebuild and manifest is not None:
             check_layout(manifest)
-        analyzer = (manifest or {}).get("keyword", {}).get("analyzer")
-        if not rebuild and analyzer is not None and analyzer != f"milvus {json.dumps(ANALYZER)}":
+        analyzer = (manifest or {}).get("keyword", {}).get("analyzer_params")
+        if not rebuild and analyzer is not None and analyzer != ANALYZER:
             raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
         return MilvusDraft(self, current, manifest, fresh=rebuild or current is None)
 
@@ -396,7 +396,7 @@ class MilvusDraft(Draft):
             server = "pymilvus"
         return {
             "backend": MILVUS_BACKEND,
-            "keyword": {"engine": f"Milvus BM25 function ({server})", "analyzer": f"milvus {json.dumps(ANALYZER)}", "scoring": {"name": "BM25 of body + title_boost x BM25 of title", **BM25_PARAMS}, "title_boost": TITLE_BOOST},
+            "keyword": {"engine": f"Milvus BM25 function ({server})", "analyzer": MILVUS_ANALYZER_NAME, "analyzer_params": ANALYZER, "scoring": {"name": "BM25 of body + title_boost x BM25 of title", **BM25_PARAMS}, "title_boost": TITLE_BOOST},
             "vector": {"engine": f"Milvus ({server})", "metric": "inner product", "collection": self.gen.pieces.name},
             "milvus": {"layout": LAYOUT, "set": self.gen.set, "generation": self.gen.number, "next_pid": self._next_pid,
                        "previous_set": self.previous_set},

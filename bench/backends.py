@@ -19,13 +19,12 @@ encoder, both in the same run).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from run import BBC, MATERIAL_INDEX, ROOT, SYNTHETIC, _ms, percentiles, questions
+from run import BBC, MATERIAL_INDEX, ROOT, SYNTHETIC, _ms, build_in_child, percentiles, questions
 
 BACKENDS = ("folder", "milvus")
 #: The synthetic corpus is a file FILE<size>.jsonl in a folder FOLDER (built from the folder).
@@ -35,18 +34,6 @@ SIZES = {"10k": 10_000, **SYNTHETIC}
 
 def location(workdir: Path, backend: str, size: str) -> str:
     return str(workdir / f"{backend}-{size}") if backend == "folder" else f"milvus:{workdir / f'{backend}-{size}.db'}"
-
-
-def child_build(sources: Path, index: str, material: Path) -> dict:
-    """The full build (a rebuild) in a child process: its wall time, report and peak RSS."""
-    code = ["-c", "import sys; from bench.synthetic import build_child; build_child(*sys.argv[1:])", str(sources), index, str(material)]
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"the build of {index} failed with status {status}")
-    return {"wall_s": round(time.perf_counter() - start, 2), "report": json.loads(out), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def edit_one_article(corpus: Path, n: int) -> None:
@@ -126,7 +113,7 @@ def run_backends(sizes: list[str], backends: list[str], workdir: Path, *, ray: b
         for backend in backends:
             print(f"benchmarking {backend} at {size}…", file=sys.stderr)
             index = location(workdir, backend, size)
-            full = child_build(folder, index, material)
+            full = build_in_child(folder, index, material)
             code = "import sys; sys.path.insert(0, 'bench'); from backends import edit_child; edit_child(*sys.argv[1:])"
             start = time.perf_counter()
             out = subprocess.run([sys.executable, "-c", code, str(folder), index, str(material), str(counts["articles"] // 2)],
@@ -137,7 +124,7 @@ def run_backends(sizes: list[str], backends: list[str], workdir: Path, *, ray: b
             result.setdefault(size, {})[backend] = {
                 "corpus": counts,
                 "paragraphs": full["report"]["paragraphs"],
-                "build_s": full["wall_s"],
+                "build_s": round(full["wall_s"], 2),
                 "build_peak_rss_mb": full["peak_rss_mb"],
                 "edit_one_article": {
                     "cold_wall_s": round(cold_wall - warm["seconds"], 2), "cold": edit_figures(cold), "warm": edit_figures(warm),

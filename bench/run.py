@@ -76,7 +76,7 @@ def percentiles(ms: list[float]) -> dict:
     return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2), "n": len(ordered)}
 
 
-def build_in_child(sources: Path, index: Path, material: Path | None = None) -> dict:
+def build_in_child(sources: Path, index: Path | str, material: Path | None = None) -> dict:
     """Run `corpus build` as a child process (with the synthetic encoder when
     ``material`` is given); its wall time, report and peak RSS."""
     if material is None:

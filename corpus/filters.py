@@ -155,9 +155,14 @@ def _bound(date: str, *, low: bool) -> str:
 def day_bounds(since: str | None, until: str | None) -> tuple[int, int]:
     """The first and last day (as YYYYMMDD numbers) a ``since``/``until`` pair admits: a
     missing end is open (from day 1, through 9999-12-31; 0 stands for no date)."""
-    low = int(_bound(since, low=True).replace("-", "")) if since else 1
-    high = int(_bound(until, low=False).replace("-", "")) if until else 99991231
+    low = day_number(_bound(since, low=True)) if since else 1
+    high = day_number(_bound(until, low=False)) if until else 99991231
     return low, high
+
+
+def day_number(day: str) -> int:
+    """A YYYY-MM-DD day as the number YYYYMMDD, which orders as the days do."""
+    return int(day.replace("-", ""))
 
 
 def article_day(date: str | None) -> str | None:

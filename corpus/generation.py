@@ -37,7 +37,7 @@ class BuildReport:
     embedded: int = 0
     reused: int = 0
     removed_paragraphs: int = 0
-    #: Rows the build wrote into an engine that counts them (inserted, marked removed, deleted).
+    #: Rows the build wrote into an engine that counts them (inserted, or upserted to mark them removed).
     rows_written: int | None = None
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

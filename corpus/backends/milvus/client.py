@@ -16,7 +16,7 @@ from typing import Any
 
 from ...backend import BACKENDS, MILVUS_BACKEND
 from ...errors import CorpusError, IndexCorruptError, IndexNotFoundError
-from ...filters import Where, article_day, day_bounds
+from ...filters import Where, article_day, day_bounds, day_number
 from ..analysis import milvus_analyzer
 
 DEFAULT_NAME = "corpus"
@@ -152,7 +152,7 @@ def facet_fields(source: str, date: str | None, meta: Mapping[str, Any] | None) 
             kept[key] = text
     runs = folder_runs(source)
     deep = len(runs) > MAX_DIRS
-    return {"path": "/" + source, "dirs": {"runs": [] if deep else runs}, "deep": int(deep), "day": int(day.replace("-", "")) if day else 0, "facets": kept}
+    return {"path": "/" + source, "dirs": {"runs": [] if deep else runs}, "deep": int(deep), "day": day_number(day) if day else 0, "facets": kept}
 
 
 #: The filter fields of a row that belongs to no article (term counts, manifests).
@@ -169,10 +169,16 @@ def _source_clause(pattern: str) -> str | None:
         pattern += "*"
     folder = pattern[:-1]
     if pattern.endswith("/*") and not any(ch in folder for ch in "*?"):
-        like = "%/" + "".join({"%": "\\%", "_": "\\_", "\\": "\\\\"}.get(ch, ch) for ch in folder) + "%"
-        return f"(json_contains(dirs[\"runs\"], {quote(folder)}) or (deep == 1 and path like {quote(like)}))"
-    like = "%/" + "".join({"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}.get(ch, ch) for ch in pattern)
-    return f"path like {quote(like)}"
+        return f"(json_contains(dirs[\"runs\"], {quote(folder)}) or (deep == 1 and path like {quote('%/' + _like(folder) + '%')}))"
+    return f"path like {quote('%/' + _like(pattern))}"
+
+
+#: A glob's wildcards as ``like``'s, and ``like``'s own characters escaped.
+_LIKE = {"*": "%", "?": "_", "%": "\\%", "_": "\\_", "\\": "\\\\"}
+
+
+def _like(glob: str) -> str:
+    return "".join(_LIKE.get(ch, ch) for ch in glob)
 
 
 def where_expression(where: Where) -> tuple[str, str | None]:
@@ -231,6 +237,10 @@ class Generation:
         self.pieces = Collection(client, set_name + PIECES)
         self.keyword = Collection(client, set_name + KEYWORD)
         self.meta = Collection(client, set_name + META)
+
+    def collection(self, part: str) -> Collection:
+        """The set's collection of one of :data:`PARTS`."""
+        return {PIECES: self.pieces, KEYWORD: self.keyword, META: self.meta}[part]
 
     @property
     def name(self) -> str:

@@ -89,6 +89,11 @@ class MilvusBackend(Backend):
             if self.client.has_collection(set_name + part):
                 self.client.drop_collection(set_name + part)
 
+    def _drop_sets_but(self, kept: set[str]) -> None:
+        for s in self.sets():
+            if s not in kept:
+                self._drop_set(s)
+
     def _current(self, *, rebuild: bool) -> tuple[tuple[str, int] | None, dict | None]:
         """The published ``(set, generation)`` and its manifest; for a rebuild, whatever of
         them can be read (a rebuild also mends a damaged index or one of an older layout)."""
@@ -108,15 +113,13 @@ class MilvusBackend(Backend):
     def draft(self, *, rebuild: bool) -> MilvusDraft:
         current, manifest = self._current(rebuild=rebuild)
         kept = self._kept(current, manifest)
-        for s in self.sets():  # what killed rebuilds left behind: sets nothing names
-            if s not in kept:
-                self._drop_set(s)
+        self._drop_sets_but(kept)  # what killed rebuilds left behind: sets nothing names
         if not rebuild and manifest is not None:
             check_layout(manifest)
         analyzer = (manifest or {}).get("keyword", {}).get("analyzer_params")
         if not rebuild and analyzer is not None and analyzer != ANALYZER:
             raise IndexCorruptError("the index was built with another analyzer; rebuild it with `corpus build --rebuild`")
-        return MilvusDraft(self, current, manifest, fresh=rebuild or current is None)
+        return MilvusDraft(self, current, manifest, fresh=rebuild)
 
     @staticmethod
     def _kept(current: tuple[str, int] | None, manifest: dict | None) -> set[str]:
@@ -132,10 +135,7 @@ class MilvusBackend(Backend):
         current, manifest = self._current(rebuild=True)
         if current is None:
             return
-        kept = self._kept(current, manifest)
-        for s in self.sets():
-            if s not in kept:
-                self._drop_set(s)
+        self._drop_sets_but(self._kept(current, manifest))
         for c in self.client.list_collections():
             if c.startswith(f"{self.name}__g"):  # the layout of one collection per generation
                 self.client.drop_collection(c)
@@ -150,7 +150,6 @@ class MilvusDraft(Draft):
     def __init__(self, backend: MilvusBackend, current: tuple[str, int] | None, manifest: dict | None, *, fresh: bool) -> None:
         self.backend = backend
         self.client = backend.client
-        self.fresh = fresh
         self.base = None if fresh or current is None else Generation(self.client, *current)
         self.base_generation = self.base.name if self.base else None
         self.base_manifest = None if self.base is None else manifest
@@ -165,11 +164,10 @@ class MilvusDraft(Draft):
             self.previous_set = None
             self._next_pid = int(((manifest or {}).get("milvus") or {}).get("next_pid", 1))
         self._dense = dense_index()
-        self._dim: int | None = None
         self._pending: dict[int, dict] = {}  # piece rows waiting for their vectors
         self._removed_bodies: list[str] = []
         self._heads: list[str] = []
-        #: Rows inserted, upserted (marked removed) and deleted by this build.
+        #: Rows this build inserted or upserted (to mark them removed).
         self.rows_written = 0
 
     # -- what the build reads first ---------------------------------------------------
@@ -184,7 +182,6 @@ class MilvusDraft(Draft):
     # -- writing -----------------------------------------------------------------------
     def open(self) -> None:
         if self.base is not None:
-            self._dim = int(self.base_manifest["model"]["dim"])
             self._revert()
         else:
             self._create_text_collections()
@@ -195,7 +192,7 @@ class MilvusDraft(Draft):
         for part in PARTS:
             name = self.gen.set + part
             self.client.delete(name, filter=f"added > {n}")
-            marked = list(getattr(self.gen, part.strip("_")).rows(f"removed > {n} and removed < {NEVER}", FIELDS[part]))
+            marked = list(self.gen.collection(part).rows(f"removed > {n} and removed < {NEVER}", FIELDS[part]))
             for lo in range(0, len(marked), BATCH):
                 self.client.upsert(name, [dict(r, removed=NEVER) for r in marked[lo : lo + BATCH]])
 
@@ -258,7 +255,6 @@ class MilvusDraft(Draft):
         index = self.client.prepare_index_params()
         index.add_index(field_name="dense", **self._dense)
         self.client.create_collection(self.gen.pieces.name, schema=schema, index_params=index)
-        self._dim = dim
 
     def _write(self, part: str, rows: list[dict], *, upsert: bool = False) -> None:
         name = self.gen.set + part
@@ -288,7 +284,7 @@ class MilvusDraft(Draft):
             for lo in range(0, len(removed), BATCH):
                 where = f"{self.base.alive} and {in_list('article', removed[lo : lo + BATCH])}"
                 for part in PARTS:  # marked removed by this generation: older readers still see them
-                    rows = list(getattr(self.base, part.strip("_")).rows(where, FIELDS[part]))
+                    rows = list(self.base.collection(part).rows(where, FIELDS[part]))
                     if part == PIECES:
                         dropped += [int(r["pid"]) for r in rows]
                     elif part == KEYWORD:

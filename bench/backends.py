@@ -1,7 +1,8 @@
 """Backends side by side, in the same run (`make bench BACKENDS=folder,milvus`).
 
-For each size (synthetic corpora made from the BBC index, see bench/synthetic.py; the
-encoder is replaced, so build times are everything but embedding) and each backend:
+For each size (synthetic corpora made from the BBC index, see bench/synthetic.py, written as
+a folder of text files, one per article; the encoder is replaced, so build times are
+everything but embedding) and each backend:
 - the full build (wall time in a child process, peak RSS);
 - an incremental build after one article is edited (its last paragraph changed), twice in
   one child process: first in a fresh process (cold: the wall time of the child; Milvus
@@ -19,6 +20,7 @@ encoder, both in the same run).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -27,8 +29,8 @@ from pathlib import Path
 from run import BBC, MATERIAL_INDEX, ROOT, SYNTHETIC, _ms, build_in_child, percentiles, questions
 
 BACKENDS = ("folder", "milvus")
-#: The synthetic corpus is a file FILE<size>.jsonl in a folder FOLDER (built from the folder).
-FILE, FOLDER = "backends-", "news"
+#: The synthetic corpus: a folder of text files, one per article, as people keep articles.
+FOLDER = "news"
 SIZES = {"10k": 10_000, **SYNTHETIC}
 
 
@@ -36,13 +38,12 @@ def location(workdir: Path, backend: str, size: str) -> str:
     return str(workdir / f"{backend}-{size}") if backend == "folder" else f"milvus:{workdir / f'{backend}-{size}.db'}"
 
 
-def edit_one_article(corpus: Path, n: int) -> None:
-    """Change the last paragraph of one article of a JSONL corpus (the ``n``-th record)."""
-    lines = corpus.read_text(encoding="utf-8").splitlines()
-    record = json.loads(lines[n])
-    record["text"] += f" Edit number {int(time.time() * 1000)} changes this paragraph."
-    lines[n] = json.dumps(record)
-    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def edit_one_article(folder: Path, n: int) -> None:
+    """Change the last paragraph of the ``n``-th article of a corpus written as a folder."""
+    from bench.synthetic import article_file
+
+    file = article_file(folder, n)
+    file.write_text(file.read_text(encoding="utf-8").rstrip("\n") + f" Edit number {int(time.time() * 1000)} changes this paragraph.\n", encoding="utf-8")
 
 
 def edit_child(folder: str, index: str, material: str, article: str) -> None:
@@ -53,18 +54,17 @@ def edit_child(folder: str, index: str, material: str, article: str) -> None:
 
     started = time.perf_counter()
     embedder = SyntheticEmbedder(Material.load(Path(material)))
-    (corpus,) = Path(folder).glob("*.jsonl")
     reports = []
     for _ in range(2):
-        edit_one_article(corpus, int(article))
+        edit_one_article(Path(folder), int(article))
         reports.append(build([folder], index, embedder=embedder).to_dict())
     reports[0]["since_process_start_s"] = time.perf_counter() - started
     print(json.dumps(reports))
 
 
 def edit_figures(report: dict) -> dict:
-    """An incremental build's figures: in all, finding what changed (reading every source and
-    comparing its hash: the whole corpus, whatever the backend) and writing the change."""
+    """An incremental build's figures: in all, finding what changed (looking at every source
+    file, reading those changed since the last build, and comparing hashes) and writing the change."""
     stages = report["stage_seconds"]
     finding = stages.get("read", 0.0) + stages.get("compare", 0.0)
     return {
@@ -107,9 +107,7 @@ def run_backends(sizes: list[str], backends: list[str], workdir: Path, *, ray: b
     result: dict = {}
     for size in sizes:
         folder = workdir / FOLDER
-        folder.mkdir(exist_ok=True)
-        corpus = folder / f"{FILE}{size}.jsonl"
-        counts = write_corpus(Material.load(material), SIZES[size], corpus)
+        counts = write_corpus(Material.load(material), SIZES[size], folder)
         for backend in backends:
             print(f"benchmarking {backend} at {size}…", file=sys.stderr)
             index = location(workdir, backend, size)
@@ -132,7 +130,7 @@ def run_backends(sizes: list[str], backends: list[str], workdir: Path, *, ray: b
                 "bytes": queries.pop("bytes"),
                 "query_ms": queries,
             }
-        corpus.unlink()
+        shutil.rmtree(folder)
     if ray:
         result["ray_10k"] = ray_overhead(workdir)
     return result

@@ -83,33 +83,54 @@ def material_from_index(index_dir: Path) -> Material:
 
 
 def write_corpus(material: Material, paragraphs: int, path: Path, *, seed: int = 0) -> dict:
-    """Write a JSONL corpus of about ``paragraphs`` paragraphs; its counts."""
+    """Write a corpus of about ``paragraphs`` paragraphs; its counts. A ``path`` ending in
+    ``.jsonl`` gets one JSON Lines file; any other is a folder of text files, one per article
+    (title line, blank line, paragraphs), a thousand to a subfolder, as people keep articles."""
+    articles = written = 0
+    if path.suffix == ".jsonl":
+        with path.open("w", encoding="utf-8") as out:
+            for articles, (title, body) in enumerate(_articles(material, paragraphs, seed), start=1):
+                out.write(json.dumps({"_id": f"syn-{articles - 1:07d}", "title": title, "text": "\n\n".join(body)}) + "\n")
+                written += len(body)
+    else:
+        for articles, (title, body) in enumerate(_articles(material, paragraphs, seed), start=1):
+            file = article_file(path, articles - 1)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(title + "\n\n" + "\n\n".join(body) + "\n", encoding="utf-8")
+            written += len(body)
+    return {"articles": articles, "paragraphs": written}
+
+
+def article_file(folder: Path, n: int) -> Path:
+    """The file of the ``n``-th article of a corpus written as a folder."""
+    return folder / f"{n // 1000:03d}" / f"syn-{n:07d}.txt"
+
+
+def _articles(material: Material, paragraphs: int, seed: int):
+    """(title, paragraphs) of each synthetic article, until about ``paragraphs`` are made."""
     rng = np.random.default_rng(seed)
     by_category: dict[str, list[int]] = {}
     for i, category in enumerate(material.categories):
         by_category.setdefault(category, []).append(i)
-    written = articles = 0
+    written = 0
     seen: set[int] = set()
-    with path.open("w", encoding="utf-8") as out:
-        while written < paragraphs:
-            a = int(rng.integers(len(material.titles)))
-            peers = by_category[material.categories[a]]
-            body = []
-            while len(body) < min(int(rng.integers(3, 8)), paragraphs - written):
-                picked = []
-                for _ in range(int(rng.integers(2, 5))):
-                    source = a if rng.random() < OWN_ARTICLE else peers[int(rng.integers(len(peers)))]
-                    pool = material.article_sentences[source]
-                    picked.append(material.sentences[pool[int(rng.integers(len(pool)))]])
-                text = " ".join(picked)
-                key = hash(text)
-                if key not in seen:
-                    seen.add(key)
-                    body.append(text)
-            out.write(json.dumps({"_id": f"syn-{articles:07d}", "title": material.titles[a], "text": "\n\n".join(body)}) + "\n")
-            written += len(body)
-            articles += 1
-    return {"articles": articles, "paragraphs": written}
+    while written < paragraphs:
+        a = int(rng.integers(len(material.titles)))
+        peers = by_category[material.categories[a]]
+        body: list[str] = []
+        while len(body) < min(int(rng.integers(3, 8)), paragraphs - written):
+            picked = []
+            for _ in range(int(rng.integers(2, 5))):
+                source = a if rng.random() < OWN_ARTICLE else peers[int(rng.integers(len(peers)))]
+                pool = material.article_sentences[source]
+                picked.append(material.sentences[pool[int(rng.integers(len(pool)))]])
+            text = " ".join(picked)
+            key = hash(text)
+            if key not in seen:
+                seen.add(key)
+                body.append(text)
+        written += len(body)
+        yield material.titles[a], body
 
 
 class SyntheticEmbedder:

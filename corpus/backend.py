@@ -361,6 +361,12 @@ class Backend(ABC):
 
     location: str
 
+    @property
+    def identity(self) -> str:
+        """The index's name wherever it is built from (a resolved path, an engine's address
+        and name): what keys the build's source cache (:mod:`corpus.read_cache`)."""
+        return self.location
+
     @classmethod
     @abstractmethod
     def for_writing(cls, location: str | os.PathLike[str]) -> Backend:

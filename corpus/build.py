@@ -46,6 +46,7 @@ from .generation import (
 )
 from .manifest import ENCODER_FILE, FORMAT, FORMAT_VERSION, resolve_model_path
 from .pieces import DEFAULT_PIECE_TOKENS, TITLE_TOKENS, Progress
+from .read_cache import KnownArticle, ReadCache
 from .sources import read_sources
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,10 @@ def build(
             report = BuildReport(index=str(index_dir), generation=None)
             if prev_manifest:
                 report.vector_recall = prev_manifest["vector"].get("self_check_recall@10")
+            # files unchanged since the published generation are not read again
+            cache = ReadCache.for_index(backend.identity, prev_manifest.get("fingerprint") if prev_manifest else None)
             with timer("read"):
-                articles = _read_all(source_list, report, progress)
+                articles = _read_all(source_list, report, progress, cache)
             if not articles:
                 raise SourceError("no articles found in " + ", ".join(source_list) + _skip_hint(report.skipped))
             encoder_job = EncoderJob(embedder, lambda: _load_encoder(encoder, model_path, draft), model_path)
@@ -120,11 +123,13 @@ def build(
                 report.up_to_date = True
                 report.generation = draft.base_generation
                 draft.discard()
+                cache.save(backend.identity, prev_manifest["fingerprint"])
             else:
                 report.seconds = time.perf_counter() - started
                 report.stage_seconds = timer.seconds
                 manifest = _manifest(draft, encoder_job.result(), articles, source_list, report, piece_tokens)
                 report.generation = draft.publish(manifest)
+                cache.save(backend.identity, manifest["fingerprint"])
                 if encoder == DEFAULT_ENCODER and embedder is None and embed_with == "process":
                     _keep_query_encoder(model_path)
         except BaseException:
@@ -206,8 +211,8 @@ def _load_encoder(encoder: str, model_path: str | None, draft: Draft) -> Embedde
     return load_embedder(model_path, onnx_file=target)
 
 
-def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> list[Article]:
-    articles: dict[str, Article] = {}
+def _read_all(sources: list[str], report: BuildReport, progress: Progress, cache: ReadCache) -> list[Article | KnownArticle]:
+    articles: dict[str, Article | KnownArticle] = {}
     pages = 0
 
     def on_page() -> None:  # a long PDF takes seconds: its pages move a bar of their own
@@ -215,7 +220,7 @@ def _read_all(sources: list[str], report: BuildReport, progress: Progress) -> li
         pages += 1
         progress("read (PDF pages)", pages, None)
 
-    for item in read_sources(sources, on_page=on_page):
+    for item in read_sources(sources, on_page=on_page, cache=cache):
         if isinstance(item, Skipped):
             report.skipped.append(item)
         elif item.id in articles:
@@ -237,7 +242,7 @@ def _skip_hint(skipped: list[Skipped]) -> str:
     return f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
 
 
-def _manifest(draft: Draft, embedder: Embedder, articles: list[Article], sources: list[str], report: BuildReport, piece_tokens: int) -> dict[str, Any]:
+def _manifest(draft: Draft, embedder: Embedder, articles: list[Article | KnownArticle], sources: list[str], report: BuildReport, piece_tokens: int) -> dict[str, Any]:
     fingerprint = hashlib.sha256()
     for article in sorted(articles, key=lambda a: a.id):
         fingerprint.update(f"{article.id}\0{article.content_hash()}\n".encode())

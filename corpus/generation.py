@@ -18,6 +18,7 @@ from .documents import Article, Skipped
 from .embed import Embedder, Tokenizer, load_tokenizer
 from .errors import IndexCorruptError
 from .pieces import Progress, embed_input, split_articles
+from .read_cache import KnownArticle
 
 #: Embedding inputs encoded per call: the encoder sorts each part by length (less padding).
 EMBED_PART = 65_536
@@ -60,7 +61,7 @@ class BuildReport:
 
 def write_generation(
     draft: Draft,
-    articles: list[Article],
+    articles: list[Article | KnownArticle],
     encoder_job: EncoderJob,
     report: BuildReport,
     progress: Progress,
@@ -75,6 +76,8 @@ def write_generation(
         wanted = {a.id for a in articles}
         todo = [a for a in articles if old.get(a.id) != a.content_hash()]
         removed = [aid for aid in old if aid not in wanted]
+    if any(isinstance(a, KnownArticle) for a in todo):  # the cache matched the manifest's fingerprint, not the rows
+        raise IndexCorruptError("the index's articles do not match its manifest; rebuild it with `corpus build --rebuild`")
     report.new_articles = sum(a.id not in old for a in todo)
     report.changed_articles = len(todo) - report.new_articles
     report.unchanged_articles = len(articles) - len(todo)

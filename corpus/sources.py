@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .documents import Article, Skipped
 from .errors import SourceError
+from .read_cache import KnownArticle, ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,16 @@ _BINARY_SNIFF = 8192
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 
 
-def read_sources(paths: Iterable[str | os.PathLike[str]], on_page: Callable[[], None] | None = None) -> Iterator[Article | Skipped]:
+def read_sources(
+    paths: Iterable[str | os.PathLike[str]], on_page: Callable[[], None] | None = None, cache: ReadCache | None = None
+) -> Iterator[Article | KnownArticle | Skipped]:
     """Yield the articles of every source path, in a stable order.
 
     A folder is read recursively (hidden entries are ignored); a file is read by
     its suffix. A path that does not exist raises :class:`SourceError`.
     ``on_page`` is called after each page of a PDF is read (a long one takes seconds).
+    With a ``cache`` (see :mod:`corpus.read_cache`), a file unchanged since the build it
+    remembers is not read: its articles come as :class:`KnownArticle` (id and hash).
     """
     for raw in paths:
         path = Path(raw)
@@ -58,25 +63,40 @@ def read_sources(paths: Iterable[str | os.PathLike[str]], on_page: Callable[[], 
                 if isinstance(file, Skipped):
                     yield file
                 else:
-                    yield from read_file(file, article_id=_file_id(root, file), on_page=on_page)
+                    yield from _read_cached(*file, on_page, cache)
         else:
             resolved = path.resolve()
-            yield from read_file(resolved, article_id=resolved.name, on_page=on_page)
+            yield from _read_cached(str(resolved), resolved.name, on_page, cache)
 
 
-def _walk(root: Path) -> Iterator[Path | Skipped]:
-    for dirpath, dirnames, filenames in os.walk(root):
+def _read_cached(path: str, file_id: str, on_page: Callable[[], None] | None, cache: ReadCache | None) -> Iterator[Article | KnownArticle | Skipped]:
+    if cache is None:
+        yield from read_file(Path(path), file_id, on_page)
+        return
+    stat = cache.stat(path)
+    known = cache.known(path, file_id, stat)
+    if known is not None:
+        yield from known
+        return
+    items = list(read_file(Path(path), file_id, on_page))
+    cache.remember(path, file_id, stat, items)
+    yield from items
+
+
+def _walk(root: Path) -> Iterator[tuple[str, str] | Skipped]:
+    """Each file under ``root`` as (path, article id: the path under the folder, its name
+    first), in a stable order; links to folders are reported, not followed. Strings, not
+    paths: a folder of a hundred thousand files is walked at every build."""
+    top, prefix = str(root), root.name + "/"
+    for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in dirnames:
             if os.path.islink(os.path.join(dirpath, name)):  # os.walk does not follow it
                 yield Skipped(os.path.join(dirpath, name), "a link to a folder: not followed (links can loop)")
+        under = prefix + dirpath[len(top) + 1 :].replace(os.sep, "/") + "/" if dirpath != top else prefix
         for name in sorted(filenames):
             if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
-def _file_id(root: Path, file: Path) -> str:
-    return f"{root.name}/{file.relative_to(root).as_posix()}"
+                yield os.path.join(dirpath, name), under + name
 
 
 def read_file(path: Path, article_id: str, on_page: Callable[[], None] | None = None) -> Iterator[Article | Skipped]:

@@ -72,6 +72,10 @@ class FolderBackend(Backend):
         self.index_dir = index_dir
         self.location = str(index_dir)
 
+    @property
+    def identity(self) -> str:
+        return str(self.index_dir.resolve())
+
     @classmethod
     def for_writing(cls, location: str | os.PathLike[str]) -> FolderBackend:
         """The index folder at ``location``, created if missing; a folder that holds

@@ -70,6 +70,10 @@ class MilvusBackend(Backend):
         self.uri, self.name = parse_location(location)
         self.client = connect(self.uri, create=True)
 
+    @property
+    def identity(self) -> str:
+        return f"milvus:{self.uri}/{self.name}"
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         # one build at a time per index: a file lock beside a Lite file; a server trusts its operator

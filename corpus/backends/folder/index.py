@@ -6,7 +6,9 @@ Layout of an index folder ``DIR``::
     DIR/g-<time>-<rand>/     one complete generation
         manifest.json        format, model, analyzer, counts, fingerprint, build info
         keyword/             the Whoosh index
-        vectors.faiss        the FAISS index
+        vectors.faiss        the FAISS index (often a hard link to an earlier generation's)
+        vectors.faiss.added  vectors added since that file was written (a small exact index)
+        vectors.faiss.removed.npy  ids removed from that file since
         store.sqlite         articles and paragraph records
         encoder-int8.onnx    the exported encoder, when built with ``--encoder onnx-int8``
     DIR/.tmp-*/              a generation being built (never read)

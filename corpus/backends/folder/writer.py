@@ -164,9 +164,9 @@ class FolderDraft(Draft):
             # not copied: the copy no longer grows with the keyword index (see link_or_copy)
             shutil.copytree(self.base / KEYWORD_DIR, self.path / KEYWORD_DIR, copy_function=link_or_copy)
             shutil.copy2(self.base / STORE, self.path / STORE)
-            shutil.copy2(self.base / VECTORS, self.path / VECTORS)
             self._store = Store(self.path / STORE, readonly=False)
-            self._vectors = VectorIndex.load(self.path / VECTORS)
+            # read from the base: its file is linked into the draft, with the changes beside it (see vector.py)
+            self._vectors = VectorIndex.load(self.base / VECTORS)
             self._keyword = KeywordIndex.open(self.path / KEYWORD_DIR)
         else:
             self._store = Store.create(self.path / STORE)

@@ -459,10 +459,8 @@ def main() -> None:
 
             if unknown := [b for b in backends if b not in BACKENDS]:
                 raise SystemExit(f"unknown backend(s) {', '.join(unknown)}; available: {', '.join(BACKENDS)}")
-            result["backends"] = {"measured_at": result["when"], **run_backends(sizes, backends, workdir, ray=args.ray)}
-            if not args.ray and "ray_10k" in (previous_backends(args.out) or {}):  # kept, with when it was measured
-                previous = previous_backends(args.out)
-                result["backends"]["ray_10k"] = {"measured_at": previous["measured_at"], **previous["ray_10k"]}
+            measured = run_backends(sizes, backends, workdir, ray=args.ray)
+            result["backends"] = {"measured_at": result["when"], **merge_backends(previous_backends(args.out) or {}, measured)}
             write(result, args.out)
             sizes = []
         elif previous := previous_backends(args.out):
@@ -491,6 +489,26 @@ def previous_backends(out: Path) -> dict | None:
         return json.loads((out / "latest.json").read_text()).get("backends")
     except (OSError, ValueError):
         return None
+
+
+def merge_backends(previous: dict, measured: dict) -> dict:
+    """This run's backend figures, with those of the last run that it did not measure (a size
+    or a backend left out, the Ray comparison), each with when it was measured."""
+    merged: dict = {}
+    when = previous.get("measured_at")
+    for key, value in previous.items():
+        if key == "measured_at":
+            continue
+        if key == "ray_10k":
+            merged[key] = {"measured_at": when, **value} if "measured_at" not in value else value
+        elif isinstance(value, dict):
+            merged[key] = {b: ({"measured_at": when, **r} if "measured_at" not in r else r) for b, r in value.items()}
+    for key, value in measured.items():
+        if key == "ray_10k":
+            merged[key] = value
+        else:
+            merged.setdefault(key, {}).update({b: r for b, r in value.items()})
+    return merged
 
 
 def write(result: dict, out: Path) -> None:

@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run test build bench bench-startup train reliability clean
+.PHONY: install run test build bench bench-startup bench-ask train reliability clean
 
 SIZES ?= 10k
 
@@ -53,6 +53,10 @@ bench: install
 # only the cold commands (corpus search, corpus ask) and the chat's first answer
 bench-startup: install
 	$(PY) bench/run.py --startup-only
+
+# only the answers over the BBC index: p50/p95 and where their time goes, stage by stage
+bench-ask: install
+	$(PY) bench/run.py --ask-only
 
 # fuzzing, crash trials, load, memory over rebuilds, hostile sources, security (about half an hour);
 # figures go to bench/results/reliability.json and .md

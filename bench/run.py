@@ -173,9 +173,35 @@ def query_latency(index: Path | str, *, ask: bool) -> dict:
             out[mode] = percentiles([_ms(lib.search, q, k=10, mode=mode) for q in qs])
         result = {"query_ms": out}
         if ask:
-            result["ask_ms"] = percentiles([_ms(lib.ask, q) for q in qs])
+            profile = ask_profile(lib, qs)
+            result["ask_ms"], result["ask_stages_ms"] = profile["ask_ms"], profile["stages_ms"]
         result["ann"] = ann_recall(lib, qs)
     return result
+
+
+def ask_profile(lib, qs: list[str]) -> dict:
+    """Each question answered as ``Library.ask`` does, timed whole (p50/p95) and by stage
+    (mean ms a question; the tagger's stage runs in a thread beside the embedding)."""
+    from corpus.generation import StageTimer
+
+    answerer = lib.answerer
+    totals, stages = [], {}
+    for q in qs:
+        timer = StageTimer()
+        start = time.perf_counter()
+        answerer.draft(q, timer=timer).answer(answerer.threshold)
+        totals.append((time.perf_counter() - start) * 1000)
+        for stage, seconds in timer.seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    return {"ask_ms": percentiles(totals), "stages_ms": {stage: round(seconds * 1000 / len(qs), 1) for stage, seconds in stages.items()}}
+
+
+def ask_in_child(index: Path) -> dict:
+    """The ask profile over ``index`` in a fresh process (its models loaded and warmed first)."""
+    code = ("import json, sys; from bench.run import ask_profile, questions; from qa import Library; qs = questions(); "
+            "lib = Library.open(sys.argv[1]); lib.ask(qs[0]); print(json.dumps(ask_profile(lib, qs)))")
+    out = subprocess.run([sys.executable, "-c", code, str(index)], cwd=ROOT, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return json.loads(out.stdout)
 
 
 STARTUP_RUNS = 5
@@ -411,6 +437,12 @@ def summary(result: dict) -> str:
             f"| chat: first answer after the page | {start['chat_first_answer_median_s']} | |",
             "",
         ]
+    ask = result.get("ask") or ({"measured_at": sizes["10k"].get("measured_at"), "ask_ms": sizes["10k"]["ask_ms"], "stages_ms": sizes["10k"]["ask_stages_ms"]}
+                                if "ask_stages_ms" in sizes.get("10k", {}) else None)
+    if ask:
+        where = ", ".join(f"{stage} {ms}" for stage, ms in ask["stages_ms"].items())
+        lines += [f"Where an answer's time goes at 10k (BBC; measured {ask['measured_at']}; ask p50 / p95 {ask['ask_ms']['p50']} / {ask['ask_ms']['p95']} ms), "
+                  f"mean ms a question over the 200: {where}.", ""]
     if result.get("backends"):
         from backends import summary as backends_summary
 
@@ -428,8 +460,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--startup-only", action="store_true", help="only the cold commands and the chat's first answer, over the BBC index")
     parser.add_argument("--backends", default=os.environ.get("BACKENDS") or "", help="comma-separated (folder, milvus): compare them at each size instead (bench/backends.py)")
+    parser.add_argument("--ask-only", action="store_true", help="only the answers' p50/p95 and where their time goes, over the BBC index")
     parser.add_argument("--ray", action="store_true", help="with --backends: also the 10k build through Ray Data against in process")
     args = parser.parse_args()
+    if args.ask_only:
+        from corpus import build
+
+        build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
+        result = json.loads((args.out / "latest.json").read_text()) if (args.out / "latest.json").exists() else {"machine": machine(), "sizes": {}}
+        result["ask"] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **ask_in_child(MATERIAL_INDEX)}
+        result.setdefault("when", result["ask"]["measured_at"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latest.json").write_text(json.dumps(result, indent=2))
+        (args.out / "latest.md").write_text(summary(result))
+        print(summary(result))
+        return
     if args.startup_only:
         from corpus import build
 
@@ -453,6 +498,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="corpus-bench-"))
     try:
         result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), "sizes": previous_sizes(args.out)}
+        if "10k" not in sizes and (ask := previous_ask(args.out)):  # a 10k run profiles its answers itself
+            result["ask"] = ask
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
         if backends:
             from backends import BACKENDS, run_backends
@@ -509,6 +556,14 @@ def merge_backends(previous: dict, measured: dict) -> dict:
         else:
             merged.setdefault(key, {}).update({b: r for b, r in value.items()})
     return merged
+
+
+def previous_ask(out: Path) -> dict | None:
+    """The last `--ask-only` profile, kept when this run does not measure the 10k answers."""
+    try:
+        return json.loads((out / "latest.json").read_text()).get("ask")
+    except (OSError, ValueError):
+        return None
 
 
 def write(result: dict, out: Path) -> None:

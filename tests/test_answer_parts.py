@@ -332,3 +332,19 @@ def test_the_sentence_going_on_from_the_best_joins_its_quote(question, second, q
     )
     quotes, _ = choose_quotes(analysis, np.array([0.9, 0.01]))
     assert [q.text for q in quotes] == [text if quoted else first]
+
+
+def test_an_answer_can_be_timed_stage_by_stage(seed_lib):
+    """The benchmark's profile of one answer: every stage timed, the answer unchanged."""
+    from corpus.generation import StageTimer
+
+    answerer = seed_lib.answerer
+    question = "Who led the rebellion?"
+    timer = StageTimer()
+    timed = answerer.draft(question, timer=timer).answer(answerer.threshold)
+    assert set(timer.seconds) == {
+        "search", "split sentences", "embed the question", "embed the sentences", "tag entities (a thread, beside the embedding)",
+        "wait for the tagger", "features", "sentence and answerability models", "choose the quotes",
+    }
+    assert all(seconds >= 0 for seconds in timer.seconds.values())
+    assert timed.to_dict() == seed_lib.ask(question).to_dict()

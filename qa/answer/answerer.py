@@ -23,7 +23,7 @@ from .analysis import Analysis
 from .cache import BatchCache
 from .candidates import answer_span
 from .entities import Tagger, default_tagger
-from .features import analyse_retrieval
+from .features import analyse_retrieval, untimed
 from .model import AnswerModel, load_model
 from .passages import Passages
 from .question import already_quoted, normalize, resolve_followup
@@ -133,9 +133,12 @@ class Answerer:
     def ask(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Answer:
         return self.draft(question, history, k=k, mode=mode, where=where).answer(self.threshold)
 
-    def draft(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Draft:
-        """Everything an answer is made from, before the threshold decides (used by evaluations)."""
-        return self.compose(self.retrieve(question, history, k=k, mode=mode, where=where), history)
+    def draft(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None, timer=untimed) -> Draft:
+        """Everything an answer is made from, before the threshold decides (used by evaluations);
+        ``timer(stage)``, a context manager, times each stage (see ``bench/run.py``)."""
+        with timer("search"):
+            retrieval = self.retrieve(question, history, k=k, mode=mode, where=where)
+        return self.compose(retrieval, history, timer=timer)
 
     def retrieve(self, question: str, history: Sequence[Any] | None = None, *, k: int | None = None, mode: str = "hybrid", where=None) -> Retrieval:
         """The passages an answer will quote from (the first half of :meth:`draft`); ``where``
@@ -145,16 +148,22 @@ class Answerer:
         hits, prior = self._passages(query, text, k or self.passages, mode, where)
         return Retrieval(text, query, list(hits), prior, notices + hits.notices)
 
-    def analyse(self, retrieval: Retrieval) -> Analysis:
+    def analyse(self, retrieval: Retrieval, timer=untimed) -> Analysis:
         """The passages' sentences, their candidates and features."""
-        return analyse_retrieval(retrieval, self._corpus, self.tagger, self._embed)
+        return analyse_retrieval(retrieval, self._corpus, self.tagger, self._embed, timer)
 
-    def compose(self, retrieval: Retrieval, history: Sequence[Any] | None = None) -> Draft:
+    def compose(self, retrieval: Retrieval, history: Sequence[Any] | None = None, *, timer=untimed) -> Draft:
         """Choose the quotes and the confidence (the second half of :meth:`draft`)."""
-        analysis = self.analyse(retrieval)
+        analysis = self.analyse(retrieval, timer)
         model = self.model
-        probabilities = model.sentence.predict(analysis.features)
-        confidence = analysis.confidence(probabilities, model.answerable)
+        with timer("sentence and answerability models"):
+            probabilities = model.sentence.predict(analysis.features)
+            confidence = analysis.confidence(probabilities, model.answerable)
+        with timer("choose the quotes"):
+            return self._quoted(retrieval, analysis, probabilities, confidence, history)
+
+    def _quoted(self, retrieval: Retrieval, analysis: Analysis, probabilities: np.ndarray, confidence: float, history) -> Draft:
+        """The quotes and sources the probabilities choose (never one the conversation quoted already)."""
         said = already_quoted(history or [])
         hits = retrieval.passages
         if said:  # what the assistant already quoted is not quoted again

@@ -3,6 +3,7 @@ candidates tagged, their words and meaning compared with the question's."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,30 +39,53 @@ FOCUS = 0.8
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="answer-tagger")
 
 
-def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, embed) -> Analysis:
+def untimed(stage: str) -> contextlib.AbstractContextManager[None]:
+    """The timer of an answer nobody times (see :class:`corpus.generation.StageTimer`)."""
+    return contextlib.nullcontext()
+
+
+def analyse_retrieval(retrieval: Retrieval, corpus: Passages, tagger: Tagger, embed, timer=untimed) -> Analysis:
     """Split the passages into sentences, tag their candidates and compute every sentence's features.
 
-    ``embed`` maps texts to their :class:`TokenVectors` (the answerer's cached embedder).
+    ``embed`` maps texts to their :class:`TokenVectors` (the answerer's cached embedder);
+    ``timer(stage)`` times each stage (the benchmark's profile of one answer).
     """
     hits = retrieval.passages
     focus = retrieval.question
     query = retrieval.query
+
+    def tag() -> list:
+        with timer("tag entities (a thread, beside the embedding)"):
+            return tagger.spans([focus, query] + [h.text for h in hits])
+
     # the tagger runs beside the embedder (both spend their time outside the interpreter lock)
-    tagged = _POOL.submit(tagger.spans, [focus, query] + [h.text for h in hits])
-    kept = [
-        [(a, b) for a, b in sentence_spans(h.text) if len(h.text[a:b].split()) >= MIN_SENTENCE_WORDS][:MAX_SENTENCES_PER_PASSAGE]
-        for h in hits
-    ]
-    texts = [h.text[a:b] for h, spans in zip(hits, kept) for a, b in spans]
-    qtokens = embed([query, focus] if focus != query else [query]) if texts else []
-    # a sentence is read in its article: "He was arrested in Barstow" says more under its
-    # headline (held out, SQuAD: the sentence chosen right 0.785 with the headline, 0.74 without)
-    read = [f"{h.title}. {h.text[a:b]}" for h, spans in zip(hits, kept) for a, b in spans]
-    stokens = embed(read) if texts else []
+    tagged = _POOL.submit(tag)
+    with timer("split sentences"):
+        kept = [
+            [(a, b) for a, b in sentence_spans(h.text) if len(h.text[a:b].split()) >= MIN_SENTENCE_WORDS][:MAX_SENTENCES_PER_PASSAGE]
+            for h in hits
+        ]
+        texts = [h.text[a:b] for h, spans in zip(hits, kept) for a, b in spans]
+        # a sentence is read in its article: "He was arrested in Barstow" says more under its
+        # headline (held out, SQuAD: the sentence chosen right 0.785 with the headline, 0.74 without)
+        read = [f"{h.title}. {h.text[a:b]}" for h, spans in zip(hits, kept) for a, b in spans]
+    with timer("embed the question"):
+        qtokens = embed([query, focus] if focus != query else [query]) if texts else []
+    with timer("embed the sentences"):
+        stokens = embed(read) if texts else []
     qvecs = np.stack([t.pooled for t in qtokens]) if texts else None
     svecs = np.stack([t.pooled for t in stokens]) if texts else None
-    spans_of = tagged.result()
+    with timer("wait for the tagger"):
+        spans_of = tagged.result()
+    with timer("features"):
+        return _features(retrieval, corpus, kept, texts, read, qtokens, stokens, qvecs, svecs, spans_of)
 
+
+def _features(retrieval: Retrieval, corpus: Passages, kept, texts, read, qtokens, stokens, qvecs, svecs, spans_of) -> Analysis:
+    """Every sentence's candidates and features (the second half of :func:`analyse_retrieval`)."""
+    hits = retrieval.passages
+    focus = retrieval.question
+    query = retrieval.query
     info = analyse(focus, spans_of[0])
     if query != focus:  # a follow-up: the names of the conversation are given too
         earlier = analyse(query, spans_of[1])

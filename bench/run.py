@@ -463,29 +463,8 @@ def main() -> None:
     parser.add_argument("--ask-only", action="store_true", help="only the answers' p50/p95 and where their time goes, over the BBC index")
     parser.add_argument("--ray", action="store_true", help="with --backends: also the 10k build through Ray Data against in process")
     args = parser.parse_args()
-    if args.ask_only:
-        from corpus import build
-
-        build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
-        result = json.loads((args.out / "latest.json").read_text()) if (args.out / "latest.json").exists() else {"machine": machine(), "sizes": {}}
-        result["ask"] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **ask_in_child(MATERIAL_INDEX)}
-        result.setdefault("when", result["ask"]["measured_at"])
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "latest.json").write_text(json.dumps(result, indent=2))
-        (args.out / "latest.md").write_text(summary(result))
-        print(summary(result))
-        return
-    if args.startup_only:
-        from corpus import build
-
-        build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
-        result = json.loads((args.out / "latest.json").read_text()) if (args.out / "latest.json").exists() else {"machine": machine(), "sizes": {}}
-        result["startup"] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **startup(MATERIAL_INDEX)}
-        result.setdefault("when", result["startup"]["measured_at"])
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "latest.json").write_text(json.dumps(result, indent=2))
-        (args.out / "latest.md").write_text(summary(result))
-        print(summary(result))
+    if args.ask_only or args.startup_only:
+        only_over_bbc(args.out, "ask" if args.ask_only else "startup")
         return
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
@@ -519,6 +498,22 @@ def main() -> None:
             write(result, args.out)  # after each size: a long run that stops keeps what it measured
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    print(summary(result))
+
+
+def only_over_bbc(out: Path, part: str) -> None:
+    """Measure one part (``ask``: the answers' profile; ``startup``: the cold commands) over
+    the BBC index, beside the figures of the last run."""
+    from corpus import build
+
+    build([BBC], MATERIAL_INDEX)  # incremental: fast when it is up to date
+    result = json.loads((out / "latest.json").read_text()) if (out / "latest.json").exists() else {"machine": machine(), "sizes": {}}
+    figures = ask_in_child(MATERIAL_INDEX) if part == "ask" else startup(MATERIAL_INDEX)
+    result[part] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **figures}
+    result.setdefault("when", result[part]["measured_at"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(result, indent=2))
+    (out / "latest.md").write_text(summary(result))
     print(summary(result))
 
 

@@ -15,7 +15,6 @@ generation is published atomically (for the folder backend, see
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .backend import Draft, default_index_dir, open_backend
-from .documents import Article, Skipped
+from .documents import Article, Skipped, corpus_fingerprint
 from .embed import (
     DEFAULT_ENCODER,
     ENCODERS,
@@ -118,7 +117,7 @@ def build(
             if embed_with == "ray" and encoder != DEFAULT_ENCODER:
                 raise CorpusError("--embed-with ray embeds with the torch encoder; this index uses " + encoder)
             ray = (model_path, ray_address) if embed_with == "ray" else None
-            changed = write_generation(draft, articles, encoder_job, report, progress, timer, batch_size, piece_tokens, ray)
+            changed = write_generation(draft, articles, encoder_job, report, progress, timer, batch_size, piece_tokens, ray, cache.published_hashes())
             if not changed and prev_manifest is not None:
                 report.up_to_date = True
                 report.generation = draft.base_generation
@@ -243,9 +242,6 @@ def _skip_hint(skipped: list[Skipped]) -> str:
 
 
 def _manifest(draft: Draft, embedder: Embedder, articles: list[Article | KnownArticle], sources: list[str], report: BuildReport, piece_tokens: int) -> dict[str, Any]:
-    fingerprint = hashlib.sha256()
-    for article in sorted(articles, key=lambda a: a.id):
-        fingerprint.update(f"{article.id}\0{article.content_hash()}\n".encode())
     engines = draft.engine_record()
     return {
         "format": FORMAT,
@@ -259,7 +255,7 @@ def _manifest(draft: Draft, embedder: Embedder, articles: list[Article | KnownAr
         "vector": {**engines["vector"], "index_type": report.vector_index, "self_check_recall@10": report.vector_recall, "dim": embedder.info.dim},
         **{key: value for key, value in engines.items() if key not in ("backend", "keyword", "vector")},  # an engine's own record
         "counts": {"articles": report.articles, "paragraphs": report.paragraphs, "pieces": report.pieces},
-        "fingerprint": fingerprint.hexdigest()[:32],
+        "fingerprint": corpus_fingerprint({a.id: a.content_hash() for a in articles}),
         "sources": sources,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "last_build": {

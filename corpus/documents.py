@@ -61,6 +61,14 @@ class Article:
         return data
 
 
+def corpus_fingerprint(hashes: dict[str, str]) -> str:
+    """The manifest's ``fingerprint``: a hash of every article's id and content hash."""
+    fingerprint = hashlib.sha256()
+    for article_id in sorted(hashes):
+        fingerprint.update(f"{article_id}\0{hashes[article_id]}\n".encode())
+    return fingerprint.hexdigest()[:32]
+
+
 def page_at(pages: tuple[int, ...] | list[int], offset: int) -> int | None:
     """The page (1-based) holding the character at ``offset``, given where each page begins."""
     return bisect.bisect_right(pages, offset) or 1 if pages else None

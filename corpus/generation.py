@@ -69,10 +69,13 @@ def write_generation(
     batch_size: int,
     piece_tokens: int,
     ray: tuple[str | None, str | None] | None = None,
+    published: dict[str, str] | None = None,
 ) -> bool:
-    """Write the new generation into ``draft``; return False when nothing changed."""
+    """Write the new generation into ``draft``; return False when nothing changed.
+    ``published``: the base generation's article hashes where the caller knows them all
+    (see :meth:`corpus.read_cache.ReadCache.published_hashes`), else they are read back."""
     with timer("compare"):  # what changed: every article's hash against the published ones
-        old = draft.article_hashes()
+        old = published if published is not None and draft.base_manifest is not None else draft.article_hashes()
         wanted = {a.id for a in articles}
         todo = [a for a in articles if old.get(a.id) != a.content_hash()]
         removed = [aid for aid in old if aid not in wanted]

@@ -34,6 +34,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from .documents import corpus_fingerprint
+
 log = logging.getLogger(__name__)
 
 #: Bumped when a reader changes what it makes of a file (titles, paragraphs, metadata).
@@ -100,6 +102,19 @@ class ReadCache:
             except (OSError, ValueError, AttributeError) as exc:  # unreadable or not ours: read everything
                 log.info("source cache %s ignored: %s", file, exc)
         return cls(file, files, fingerprint if trusted else None)
+
+    def published_hashes(self) -> dict[str, str] | None:
+        """Every article id of the generation the cache is trusted for, with its hash, when the
+        cache knows them all: the articles of its files, checked against that generation's
+        corpus fingerprint (so not one is missing, extra or different). The build then need
+        not read them back from the index (222,852 articles on Milvus Lite: 5.8 s)."""
+        if self._fingerprint is None:
+            return None
+        hashes: dict[str, str] = {}
+        for entry in self._old.values():
+            for article_id, content_hash, _ in entry[2]:
+                hashes.setdefault(article_id, content_hash)
+        return hashes if corpus_fingerprint(hashes) == self._fingerprint else None
 
     def stat(self, path: str) -> os.stat_result | None:
         try:

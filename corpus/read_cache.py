@@ -34,7 +34,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .documents import corpus_fingerprint
+from .documents import Article, corpus_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,13 @@ def _signature(stat: os.stat_result) -> list[int]:
 class ReadCache:
     """The files of one index's last build (see the module's docstring)."""
 
-    def __init__(self, file: Path | None, files: dict[str, list], fingerprint: str | None) -> None:
+    def __init__(self, file: Path, files: dict[str, list], fingerprint: str | None) -> None:
         self.file = file
         self._fingerprint = fingerprint  # of the generation it is trusted for; None: not trusted
         trusted = fingerprint is not None
         self._old = files if trusted else {}
         self._new: dict[str, list] = {}
         self._started_ns = time.time_ns()
-        self.hits = 0
 
     @classmethod
     def for_index(cls, location: str, fingerprint: str | None) -> ReadCache:
@@ -128,14 +127,11 @@ class ReadCache:
         if stat is None or entry is None or entry[0] != file_id or entry[1] != _signature(stat):
             return None
         self._new[path] = entry
-        self.hits += 1
         return [KnownArticle(article_id, content_hash, source) for article_id, content_hash, source in entry[2]]
 
     def remember(self, path: str, file_id: str, stat: os.stat_result | None, items: list) -> None:
         """Keep what a clean read of ``path`` gave (articles only, no notes, not racy)."""
-        from .documents import Article
-
-        if self.file is None or stat is None or not items or stat.st_mtime_ns > self._started_ns - RACY_NS:
+        if stat is None or not items or stat.st_mtime_ns > self._started_ns - RACY_NS:
             return
         if not all(isinstance(item, Article) and not item.meta.get("encoding") for item in items):
             return
@@ -143,7 +139,7 @@ class ReadCache:
 
     def save(self, location: str, fingerprint: str) -> None:
         """Write what this build read, for the generation of corpus ``fingerprint``."""
-        if self.file is None or (fingerprint == self._fingerprint and self._new == self._old):
+        if fingerprint == self._fingerprint and self._new == self._old:
             return  # nothing to say that it does not say already
         data = {"location": location, "fingerprint": fingerprint, "readers": _readers_version(), "files": self._new}
         draft = self.file.with_name(f".{self.file.name}.{os.getpid()}")

@@ -122,13 +122,13 @@ def build(
                 report.up_to_date = True
                 report.generation = draft.base_generation
                 draft.discard()
-                cache.save(backend.identity, prev_manifest["fingerprint"])
+                cache.save(prev_manifest["fingerprint"])
             else:
                 report.seconds = time.perf_counter() - started
                 report.stage_seconds = timer.seconds
                 manifest = _manifest(draft, encoder_job.result(), articles, source_list, report, piece_tokens)
                 report.generation = draft.publish(manifest)
-                cache.save(backend.identity, manifest["fingerprint"])
+                cache.save(manifest["fingerprint"])
                 if encoder == DEFAULT_ENCODER and embedder is None and embed_with == "process":
                     _keep_query_encoder(model_path)
         except BaseException:

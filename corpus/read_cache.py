@@ -74,7 +74,8 @@ def _signature(stat: os.stat_result) -> list[int]:
 class ReadCache:
     """The files of one index's last build (see the module's docstring)."""
 
-    def __init__(self, file: Path, files: dict[str, list], fingerprint: str | None) -> None:
+    def __init__(self, location: str, file: Path, files: dict[str, list], fingerprint: str | None) -> None:
+        self.location = location
         self.file = file
         self._fingerprint = fingerprint  # of the generation it is trusted for; None: not trusted
         trusted = fingerprint is not None
@@ -100,7 +101,7 @@ class ReadCache:
                 pass
             except (OSError, ValueError, AttributeError) as exc:  # unreadable or not ours: read everything
                 log.info("source cache %s ignored: %s", file, exc)
-        return cls(file, files, fingerprint if trusted else None)
+        return cls(location, file, files, fingerprint if trusted else None)
 
     def published_hashes(self) -> dict[str, str] | None:
         """Every article id of the generation the cache is trusted for, with its hash, when the
@@ -137,11 +138,11 @@ class ReadCache:
             return
         self._new[path] = [file_id, _signature(stat), [[a.id, a.content_hash(), a.source] for a in items]]
 
-    def save(self, location: str, fingerprint: str) -> None:
+    def save(self, fingerprint: str) -> None:
         """Write what this build read, for the generation of corpus ``fingerprint``."""
         if fingerprint == self._fingerprint and self._new == self._old:
             return  # nothing to say that it does not say already
-        data = {"location": location, "fingerprint": fingerprint, "readers": _readers_version(), "files": self._new}
+        data = {"location": self.location, "fingerprint": fingerprint, "readers": _readers_version(), "files": self._new}
         draft = self.file.with_name(f".{self.file.name}.{os.getpid()}")
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)

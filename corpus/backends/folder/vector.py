@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from pathlib import Path
 
 import faiss
@@ -68,6 +67,16 @@ def _exact(dim: int):
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
+def _id_map(index) -> np.ndarray:
+    """The ids an exact (``IDMap2``) index holds, in its order."""
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
+
+
+def _beside(path: Path) -> tuple[Path, Path]:
+    """The files of the changes kept beside the vector file ``path``: added, removed."""
+    return path.with_name(path.name + ADDED), path.with_name(path.name + REMOVED)
+
+
 class VectorIndex:
     """The vectors of one generation: a FAISS index read from a file (``file``, when it is
     unchanged since it was read) and the changes since (see the module's docstring)."""
@@ -97,11 +106,12 @@ class VectorIndex:
         read (100k vectors: 13 ms against 180 ms; processes that open the same index share
         its pages): files are never written again once published (see :meth:`save`)."""
         index = _read(path, faiss.IO_FLAG_MMAP_IFC)
-        added = _read(path.with_name(path.name + ADDED)) if path.with_name(path.name + ADDED).exists() else None
+        added_file, removed_file = _beside(path)
+        added = _read(added_file) if added_file.exists() else None
         removed = None
-        if path.with_name(path.name + REMOVED).exists():
+        if removed_file.exists():
             try:
-                removed = np.load(path.with_name(path.name + REMOVED), allow_pickle=False).astype(np.int64)
+                removed = np.load(removed_file, allow_pickle=False).astype(np.int64)
             except (OSError, ValueError) as exc:
                 raise IndexCorruptError(f"vector index {path}: its removed ids cannot be read: {exc}") from exc
         if added is not None and added.d != index.d:
@@ -111,19 +121,19 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Write the generation's vectors at ``path``: the file as it was read, linked, with
         the changes beside it; or one file, when it changed or the changes grew large."""
-        for stale in (path, path.with_name(path.name + ADDED), path.with_name(path.name + REMOVED)):
+        from .writer import link_or_copy  # (the writer imports this module)
+
+        added_file, removed_file = _beside(path)
+        for stale in (path, added_file, removed_file):
             stale.unlink(missing_ok=True)  # never write through a link into another generation's file
         if self._file is None:
             faiss.write_index(self._index, str(path))
             return
-        try:
-            os.link(self._file, path)
-        except OSError:  # a file system without hard links
-            shutil.copy2(self._file, path)
+        link_or_copy(str(self._file), str(path))
         if self._added.ntotal:
-            faiss.write_index(self._added, str(path.with_name(path.name + ADDED)))
+            faiss.write_index(self._added, str(added_file))
         if len(self._removed):
-            np.save(path.with_name(path.name + REMOVED), self._removed, allow_pickle=False)
+            np.save(removed_file, self._removed, allow_pickle=False)
 
     @property
     def changes(self) -> int:
@@ -153,10 +163,10 @@ class VectorIndex:
             ids = [faiss.rev_swig_ptr(self._index.invlists.get_ids(c), self._index.invlists.list_size(c)) for c in range(self._index.nlist)]
             held = np.concatenate([np.array(x, dtype=np.int64) for x in ids]) if ids else np.empty(0, dtype=np.int64)
         else:
-            held = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            held = _id_map(self._index)
         if len(self._removed):
             held = held[~np.isin(held, self._removed)]
-        return np.concatenate([held, faiss.vector_to_array(self._added.id_map).astype(np.int64)])
+        return np.concatenate([held, _id_map(self._added)])
 
     def update(self, remove: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]]) -> VectorIndex:
         """Remove the ids ``remove``, then add each ``(ids, vectors)`` part; the index to keep using.
@@ -181,8 +191,7 @@ class VectorIndex:
             self._remove(self._index, remove)
             target = self._index
         else:  # beside the file: removed ids of the file are listed, added vectors go to the changes
-            added_ids = faiss.vector_to_array(self._added.id_map).astype(np.int64)
-            in_added = np.isin(remove, added_ids)
+            in_added = np.isin(remove, _id_map(self._added))
             self._remove(self._added, remove[in_added])
             self._set_removed(np.union1d(self._removed, remove[~in_added]))
             target = self._added
@@ -208,7 +217,7 @@ class VectorIndex:
             self._remove(self._index, self._removed)
             self._set_removed(np.empty(0, dtype=np.int64))
         if self._added.ntotal:
-            ids = faiss.vector_to_array(self._added.id_map).astype(np.int64)
+            ids = _id_map(self._added)
             self._index.add_with_ids(self._added.reconstruct_batch(ids), ids)
             self._added = _exact(self.dim)
 
@@ -229,7 +238,7 @@ class VectorIndex:
         if not self._added.ntotal:
             return self._index.reconstruct_batch(ids)
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        added = np.isin(ids, faiss.vector_to_array(self._added.id_map))
+        added = np.isin(ids, _id_map(self._added))
         if added.any():
             out[added] = self._added.reconstruct_batch(ids[added])
         if (~added).any():

@@ -38,6 +38,7 @@ import faiss
 import numpy as np
 
 from ...errors import IndexCorruptError
+from .links import link_or_copy
 
 #: From this many vectors on, a build makes an approximate (IVF) index.
 ANN_MIN_VECTORS = 200_000
@@ -121,8 +122,6 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Write the generation's vectors at ``path``: the file as it was read, linked, with
         the changes beside it; or one file, when it changed or the changes grew large."""
-        from .writer import link_or_copy  # (the writer imports this module)
-
         added_file, removed_file = _beside(path)
         for stale in (path, added_file, removed_file):
             stale.unlink(missing_ok=True)  # never write through a link into another generation's file

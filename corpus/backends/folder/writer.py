@@ -42,6 +42,7 @@ from .index import (
 )
 from .keyword import ANALYZER_ID, BM25_B, BM25_K1, KeywordIndex
 from .keyword_writer import KeywordWriter
+from .links import link_or_copy
 from .store import Store
 from .vector import VectorIndex
 
@@ -51,18 +52,6 @@ from .vector import VectorIndex
 KEYWORD_PROCESS_MIN_ROWS = 2_000
 #: Generations kept besides the published one (a reader may still have it open).
 KEEP_OLD_GENERATIONS = 1
-
-
-def link_or_copy(source: str, target: str) -> None:
-    """A hard link to ``source`` (a copy where the file system has none, or for the lock
-    file, which a writer opens to lock)."""
-    if os.path.basename(source).endswith("WRITELOCK"):
-        shutil.copy2(source, target)
-        return
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 class FolderBackend(Backend):

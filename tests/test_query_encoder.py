@@ -121,3 +121,61 @@ def test_spacy_loading_in_the_background_leaves_torch_importable_elsewhere():
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=os.environ.copy())
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[1:] == ["[True]"]
+
+
+def _counting(monkeypatch, encoder) -> dict[str, int]:
+    calls = {"encode": 0, "tokens": 0}
+    plain, tokens = encoder._encode_sorted, encoder._encode_tokens_sorted
+
+    def count_plain(texts, batch_size):
+        calls["encode"] += len(texts)
+        return plain(texts, batch_size)
+
+    def count_tokens(texts, batch_size):
+        calls["tokens"] += len(texts)
+        return tokens(texts, batch_size)
+
+    monkeypatch.setattr(encoder, "_encode_sorted", count_plain)
+    monkeypatch.setattr(encoder, "_encode_tokens_sorted", count_tokens)
+    return calls
+
+
+def test_a_query_embedded_for_its_word_pieces_is_not_embedded_again(monkeypatch):
+    query = load_query_embedder()
+    calls = _counting(monkeypatch, query)
+    text = "Who spearheaded the plot against ISIS in Mosul? (word pieces first)"
+    [row] = query.encode_tokens([text])
+    vector = query.encode([text])[0]
+    assert calls == {"encode": 0, "tokens": 1}
+    assert np.allclose(vector, row.pooled, atol=1e-6)
+    vector[:] = 0  # the caller's copy: what the encoder keeps is unchanged
+    assert np.allclose(query.encode([text])[0], row.pooled, atol=1e-6) and calls["encode"] == 0
+    again = "A question embedded for its search first, then asked again"
+    first = query.encode([again])[0]
+    assert np.array_equal(query.encode([again])[0], first) and calls["encode"] == 1
+    # many texts at once (a build's, an answer's sentences) are neither recalled nor kept
+    query.encode([text, again, "a third text"])
+    assert calls["encode"] == 4
+
+
+def test_small_batches_give_the_vectors_of_large_ones():
+    query = load_query_embedder()
+    texts = _texts()
+    for a, b in zip(query.encode_tokens(texts), query.encode_tokens(texts, batch_size=64)):
+        assert a.pieces == b.pieces and np.array_equal(a.spans, b.spans)
+        assert np.allclose(a.pooled, b.pooled, atol=1e-5) and np.allclose(a.vectors.astype(np.float32), b.vectors.astype(np.float32), atol=2e-3)
+
+
+def test_an_answer_embeds_its_question_once(seed_lib, monkeypatch):
+    calls = _counting(monkeypatch, load_query_embedder())
+    answer = seed_lib.ask("Who led the plot against ISIS in Mosul, according to the newest sources?")
+    assert answer.quotes or answer.answered is False
+    assert calls["encode"] == 0 and calls["tokens"] >= 1  # the question's vector came from its word-piece pass (its passages may be known)
+
+
+def test_openmp_threads_wait_without_spinning_unless_told_otherwise():
+    code = "import os, corpus; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip() == "ACTIVE"

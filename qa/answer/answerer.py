@@ -145,6 +145,10 @@ class Answerer:
         filters them as :meth:`qa.Library.search` does."""
         text, notices = clean_query(question)
         query, _ = clean_query(resolve_followup(text, history or []))  # the conversation's text is user text too
+        if mode != "keyword":
+            # the question's word pieces, read by the answer, come with its vector from the same
+            # pass of the model, and the encoder keeps it for the search (one pass, not two)
+            self._embed([query, text] if text != query else [query])
         hits, prior = self._passages(query, text, k or self.passages, mode, where)
         return Retrieval(text, query, list(hits), prior, notices + hits.notices)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from .threads import share_cores
+
+share_cores()  # before PyTorch or FAISS start their OpenMP threads
+
 from .backend import default_index_dir
 from .build import BuildReport, build
 from .documents import Article, Paragraph, Skipped

@@ -1,6 +1,6 @@
 """``make reliability``: the reliability trials, each bounded in count and time.
 
-    python bench/reliability/run.py [--only fuzz,crash,load,memory,hostile,security] [--quick]
+    python bench/reliability/run.py [--only fuzz,crash,load,memory,hostile,security,cores] [--quick]
 
 Writes bench/results/reliability.json (the figures, each with the command that
 reproduces it) and bench/results/reliability.md, the table docs/reliability.md shows
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BBC, ROOT, SEEDS, WORK, Clock, corpus  # noqa: E402
 
-TRIALS = ("fuzz", "crash", "load", "memory", "hostile", "security")
+TRIALS = ("fuzz", "crash", "load", "memory", "hostile", "security", "cores")
 OUT = ROOT / "bench" / "results" / "reliability.json"
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(chosen) - set(TRIALS)
     if unknown:
         parser.error(f"unknown trials: {', '.join(sorted(unknown))}")
-    if not BBC.exists() and set(chosen) & {"crash", "load", "memory"}:
+    if not BBC.exists() and set(chosen) & {"crash", "load", "memory", "cores"}:
         print(f"error: the BBC News articles are missing ({BBC})", file=sys.stderr)
         return 1
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -108,6 +108,10 @@ def run_trial(name: str, quick: bool) -> dict:
         import security
 
         return security.run(seed_index())
+    if name == "cores":
+        import cores
+
+        return cores.run(base_index(), articles=50 if quick else None)
     raise AssertionError(name)
 
 
@@ -160,6 +164,15 @@ def table(results: dict) -> str:
         row("security", "addresses `corpus serve` listens on", ", ".join(s["listening_on"]), "127.0.0.1")
         row("security", "files outside the app served (of requests)", f"{s['files_outside_the_app_served']} (of {s['file_requests']})", "0")
         row("security", "active markup in rendered answers, sources, articles", f"{s['active_markup_in_pages']} (in {s['rendered_pages']} pages)", "0")
+    if "cores" in results:
+        c = results["cores"]
+        s = c["slowdown"]
+        row("cores", "BBC build alone / beside a second build / beside a server under load",
+            f"{c['alone_s']:.0f} / {max(c['two_builds_s']):.0f} / {c['beside_server_s']:.0f} s (x{s['beside_a_build']} / x{s['beside_a_loaded_server']})", "about x2, not x10")
+        row("cores", "the same pair of builds with OpenMP's threads spinning (its default)",
+            f"{c['alone_spinning_s']:.0f} / {max(c['two_builds_spinning_s']):.0f} s (x{s['beside_a_build_spinning']})", "")
+        row("cores", f"server answers a second ({c['clients']} clients), alone / beside the build",
+            f"{c['server_alone_answers_s']} / {c['server_beside_build_answers_s']} (errors {c['server_errors']})", "")
     return "\n".join(rows) + "\n"
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from corpus import build
 from corpus.backends.folder.index import current_generation
-from corpus.backends.folder.keyword import KeywordIndex, _plain_terms
+from corpus.backends.folder.keyword import KeywordIndex, _plain_terms, _ScoredPostings
 
 QUERIES = [
     "economy growth in the third quarter",
@@ -31,16 +32,31 @@ def _whoosh(kw: KeywordIndex, parsed, limit: int):
 
 def _assert_same(kw: KeywordIndex) -> None:
     assert kw._searcher() is not None and kw._local.fast is not None
-    compared = 0
-    for q in QUERIES:
-        parsed = kw.parse(q)
-        if parsed.empty:
-            continue
-        ours, theirs = kw.search(parsed, 50), _whoosh(kw, parsed, 50)
-        assert [pid for pid, _ in ours] == [pid for pid, _ in theirs], q
-        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9), q
-        compared += bool(ours)
-    assert compared >= 8
+    for round in ("read from the postings", "the terms' scored postings kept"):
+        compared = 0
+        for q in QUERIES:
+            parsed = kw.parse(q)
+            if parsed.empty:
+                continue
+            ours, theirs = kw.search(parsed, 50), _whoosh(kw, parsed, 50)
+            assert [pid for pid, _ in ours] == [pid for pid, _ in theirs], (round, q)
+            assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9), (round, q)
+            compared += bool(ours)
+        assert compared >= 8
+        assert kw._scored._items  # what the first round read, the second found kept
+
+
+def test_kept_postings_stay_within_their_bytes_and_are_read_only():
+    kept = _ScoredPostings(max_bytes=4 * 16 * 10)  # forty postings
+    ids, part = np.arange(10, dtype=np.int64), np.ones(10)
+    kept.put(("body", "a"), (ids, part))
+    assert kept.get(("body", "a"))[0] is ids and not ids.flags.writeable
+    for word in "bcde":
+        kept.put(("body", word), (np.arange(10, dtype=np.int64), np.ones(10)))
+    assert kept.get(("body", "a")) is None and kept.get(("body", "e")) is not None  # the oldest went first
+    assert kept._bytes <= 4 * 16 * 10
+    huge = (np.arange(20, dtype=np.int64), np.ones(20))  # more than a quarter of the whole: not kept
+    assert kept.put(("body", "common"), huge) is huge and kept.get(("body", "common")) is None
 
 
 def test_scores_equal_whoosh_over_several_segments_with_deletions(tmp_path, bbc_sample):

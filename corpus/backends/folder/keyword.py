@@ -35,9 +35,11 @@ Choices (measured on SciFact's train queries, see docs/quality.md):
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,7 +52,7 @@ from whoosh.query.qcore import _NullQuery
 
 from ...backend import ParsedQuery
 from ...errors import IndexCorruptError
-from ..analysis import TITLE_BOOST, make_analyzer
+from ..analysis import TITLE_BOOST, make_analyzer, terms_memo
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,12 @@ class BM25(scoring.BM25F):
 
 #: Words of a query kept for the keyword side (the rest of a huge query is ignored).
 MAX_QUERY_TERMS = 64
+#: Queries whose parse a keyword index keeps.
+PARSED_KEPT = 1024
+#: Bytes of scored postings (document numbers and BM25F parts, 16 bytes a posting) a keyword
+#: index keeps for the terms searched lately: reading a term's posting blocks through Whoosh's
+#: codec was two fifths of a warm answer's time under load, and questions share their words.
+POSTINGS_KEPT_BYTES = 64 << 20
 
 
 def make_schema() -> Schema:
@@ -94,6 +102,12 @@ class KeywordIndex:
         self._searchers: list = []
         self._searchers_lock = threading.Lock()
         self._parser = _make_parser(ix.schema)
+        self._terms = terms_memo(self._analyzer)
+        # a question's search and its answer's features parse it alike (Whoosh's parser takes
+        # about 3 ms a question), and questions are asked again
+        self._parsed = functools.lru_cache(maxsize=PARSED_KEPT)(self._parse)
+        self._scored = _ScoredPostings(POSTINGS_KEPT_BYTES)  # shared by every thread's searcher
+        self._pids: dict[int, int] = {}  # Whoosh document number -> paragraph id (stored fields are slow to read)
 
     # -- creating and opening -------------------------------------------------
     @classmethod
@@ -136,6 +150,9 @@ class KeywordIndex:
 
     # -- searching --------------------------------------------------------------
     def parse(self, text: str) -> ParsedQuery:
+        return self._parsed(text)
+
+    def _parse(self, text: str) -> ParsedQuery:
         words = text.split()
         if len(words) > MAX_QUERY_TERMS:
             text = " ".join(words[:MAX_QUERY_TERMS])
@@ -171,9 +188,16 @@ class KeywordIndex:
         if terms is not None:
             fast = self._local.fast
             if fast is not None:
-                return [(int(searcher.stored_fields(doc)["pid"]), score) for doc, score in fast.top(terms, limit, allowed)]
+                return [(self._pid(searcher, doc), score) for doc, score in fast.top(terms, limit, allowed)]
         results = searcher.search(parsed.plan, limit=limit, filter=allowed)
         return [(int(hit["pid"]), float(hit.score)) for hit in results]
+
+    def _pid(self, searcher, doc: int) -> int:
+        """The paragraph id of a Whoosh document number (read from its stored fields once)."""
+        pid = self._pids.get(doc)
+        if pid is None:
+            pid = self._pids[doc] = int(searcher.stored_fields(doc)["pid"])
+        return pid
 
     def highlight_spans(self, text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
         """Character spans of the words of ``text`` whose stems are among ``terms``."""
@@ -187,7 +211,7 @@ class KeywordIndex:
 
     def stems(self, text: str) -> set[str]:
         """The analysed terms of ``text``."""
-        return {tok.text for tok in self._analyzer(text, mode="query")}
+        return set(self._terms(text))
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """Inverse document frequency of each analysed term in paragraph bodies."""
@@ -199,7 +223,7 @@ class KeywordIndex:
         if searcher is None:
             searcher = self._ix.searcher(weighting=BM25(B=BM25_B, K1=BM25_K1))
             self._local.searcher = searcher
-            self._local.fast = _TermAtATime.over(searcher)
+            self._local.fast = _TermAtATime.over(searcher, self._scored)
             with self._searchers_lock:
                 self._searchers.append(searcher)
         return searcher
@@ -240,15 +264,16 @@ class _TermAtATime:
     if they are not there, searches go through Whoosh's matchers as before.
     """
 
-    def __init__(self, searcher, segments) -> None:
+    def __init__(self, searcher, segments, scored: _ScoredPostings | None = None) -> None:
         self._searcher = searcher
         self._segments = segments  # (reader, first docnum, doc count, deleted mask or None)
         self._total = searcher.doc_count_all()
         self._lengths: dict[tuple[int, str], np.ndarray] = {}
         self._avg: dict[str, float] = {}
+        self._scored = scored if scored is not None else _ScoredPostings(0)
 
     @classmethod
-    def over(cls, searcher) -> _TermAtATime | None:
+    def over(cls, searcher, scored: _ScoredPostings | None = None) -> _TermAtATime | None:
         try:
             segments = []
             for reader, offset in searcher.reader().leaf_readers():
@@ -261,7 +286,7 @@ class _TermAtATime:
 
             for name in ("_read_ids", "_read_weights", "_next_block"):
                 getattr(W3LeafMatcher, name)
-            return cls(searcher, segments)
+            return cls(searcher, segments, scored)
         except Exception as exc:  # another Whoosh codec: use its matchers
             log.info("term-at-a-time scoring unavailable (%s); using Whoosh's matchers", exc)
             return None
@@ -273,20 +298,13 @@ class _TermAtATime:
         for field, text, boost in terms:
             if not self._searcher.schema[field].scorable:
                 continue
-            idf = self._searcher.idf(field, text)
-            avg = self._avg.get(field)
-            if avg is None:
-                avg = self._avg[field] = self._searcher.avg_field_length(field) or 1
-            for n, (reader, offset, count, deleted) in enumerate(self._segments):
-                if (field, text) not in reader:
-                    continue
-                ids, tf = _postings(reader.postings(field, text))
-                if deleted is not None:
-                    keep = ~deleted[ids]
-                    ids, tf = ids[keep], tf[keep]
-                length = self._field_lengths(n, reader, field, count)[ids]
-                docs.append(ids + offset)
-                scores.append(boost * idf * ((tf * (BM25_K1 + 1)) / (tf + BM25_K1 * ((1 - BM25_B) + BM25_B * length / avg))))
+            found = self._scored.get((field, text))
+            if found is None:
+                found = self._scored.put((field, text), self._term(field, text))
+            ids, part = found
+            if len(ids):
+                docs.append(ids)
+                scores.append(boost * part)
         if not docs:
             return []
         docs_all = np.concatenate(docs)
@@ -305,12 +323,66 @@ class _TermAtATime:
         order = np.lexsort((best, -totals[best]))  # score descending, then document number
         return [(int(d), float(totals[d])) for d in best[order]]
 
+    def _term(self, field: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's documents (numbered across segments) and their BM25F parts before the boost."""
+        idf = self._searcher.idf(field, text)
+        avg = self._avg.get(field)
+        if avg is None:
+            avg = self._avg[field] = self._searcher.avg_field_length(field) or 1
+        docs, parts = [], []
+        for n, (reader, offset, count, deleted) in enumerate(self._segments):
+            if (field, text) not in reader:
+                continue
+            ids, tf = _postings(reader.postings(field, text))
+            if deleted is not None:
+                keep = ~deleted[ids]
+                ids, tf = ids[keep], tf[keep]
+            length = self._field_lengths(n, reader, field, count)[ids]
+            docs.append(ids + offset)
+            parts.append(idf * ((tf * (BM25_K1 + 1)) / (tf + BM25_K1 * ((1 - BM25_B) + BM25_B * length / avg))))
+        if not docs:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        return np.concatenate(docs), np.concatenate(parts)
+
     def _field_lengths(self, n: int, reader, field: str, count: int) -> np.ndarray:
         key = (n, field)
         lengths = self._lengths.get(key)
         if lengths is None:
             lengths = self._lengths[key] = _field_lengths(reader, field, count)
         return lengths
+
+
+class _ScoredPostings:
+    """Terms' scored postings, the most recently searched first, up to a number of bytes;
+    safe across threads. A keyword index's segments never change, so neither do these."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._bytes = 0
+        self._items: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], value: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        size = value[0].nbytes + value[1].nbytes
+        if size > self._max // 4:  # a term in most documents: read each time rather than crowd out the rest
+            return value
+        for array in value:
+            array.flags.writeable = False  # shared by every search from now on
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = value
+                self._bytes += size
+                while self._bytes > self._max:
+                    _, (ids, part) = self._items.popitem(last=False)
+                    self._bytes -= ids.nbytes + part.nbytes
+        return value
 
 
 _BYTE_TO_LENGTH: np.ndarray | None = None

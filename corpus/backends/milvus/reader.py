@@ -48,9 +48,11 @@ class MilvusReader(Reader):
         self._lock = threading.Lock()
         from ..analysis import (
             make_analyzer,  # the same analysis the answerer's features were fitted with
+            terms_memo,
         )
 
         self._analyzer = make_analyzer()
+        self._terms = terms_memo(self._analyzer)
         self._df: dict[str, int] = {}
         self._facets: list[tuple[str, str, str | None, dict]] | None = None
 
@@ -206,7 +208,7 @@ class MilvusReader(Reader):
         return Path(uri).stat().st_size if not uri.startswith("http") and Path(uri).is_file() else 0
 
     def stems(self, text: str) -> set[str]:
-        return {t.text for t in self._analyzer(text, mode="query")}
+        return set(self._terms(text))
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """Lucene's idf from the document frequencies the build recorded (``term`` rows:

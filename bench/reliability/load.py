@@ -1,7 +1,10 @@
 """Load: 50 clients asking questions of ``corpus serve`` through its ``/ask`` API.
 
-Each client asks, waits for the answer and asks again, for the length of the
-trial (the questions are the BBC development questions, in a seeded order).
+First the 150 BBC development questions are each asked once, by the 50 clients
+together: every answer reads passages the server has not read before (its
+caches are empty), as a script asking new questions finds it. Then each client
+asks, waits for the answer and asks again, for the length of the trial (the same
+questions, in a seeded order): a server whose users ask about what it has read.
 Counted: requests, errors, latency percentiles, the server's RSS before and
 after. A second run does the same while three incremental builds publish new
 generations, each adding an article; a request that fails is an error, and each
@@ -67,6 +70,51 @@ def _clients(server: Server, clients: int, seconds: float, seed: int) -> dict:
     }
 
 
+def _first_asked(server: Server, clients: int) -> dict:
+    """Every question asked once, by ``clients`` threads taking them from one queue."""
+    todo = list(_questions())
+    total = len(todo)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                question = todo.pop()
+            t0 = time.monotonic()
+            try:
+                answer = server.ask(question)
+                if "answered" not in answer:
+                    raise RuntimeError(f"not an answer: {str(answer)[:200]}")
+                with lock:
+                    latencies.append(time.monotonic() - t0)
+            except Exception as exc:  # noqa: BLE001 — counted
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.monotonic() - t0
+    ordered = sorted(latencies)
+    return {
+        "clients": clients,
+        "questions": total,
+        "seconds": round(seconds, 1),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "requests_per_s": round(len(latencies) / seconds, 2),
+        "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
+        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
+    }
+
+
 def _publishing(server: Server, sources: Path, index: Path, builds: int, seconds: float) -> dict:
     """Incremental builds, spread over ``seconds``, each adding an article; is it found afterwards?"""
     found, problems = [], []
@@ -98,6 +146,7 @@ def run(bbc_index: Path, clients: int = 50, seconds: float = 60, seed: int = 3) 
     try:
         server.ask("Who is the chief executive of Time Warner?")  # loads what the first answer needs
         before = server.rss_mb()
+        first = _first_asked(server, clients)
         steady = _clients(server, clients, seconds, seed)
         after_steady = server.rss_mb()
         publishing: dict = {}
@@ -112,6 +161,7 @@ def run(bbc_index: Path, clients: int = 50, seconds: float = 60, seed: int = 3) 
     return {
         "command": "python bench/reliability/run.py --only load",
         "index": "BBC News",
+        "first_asked": first,
         "steady": steady,
         "while_publishing": rebuilding,
         "server_rss_mb": {"before": before, "after_steady": after_steady, "after_publishing": after},

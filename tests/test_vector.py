@@ -84,6 +84,19 @@ def test_single_and_batch_queries_agree(n):
     assert [[i for i, _ in r] for r in batch] == [[i for i, _ in r] for r in singles]
 
 
+def test_a_single_query_leaves_the_threads_of_the_callers_thread_as_they_were():
+    # FAISS and PyTorch share one OpenMP runtime: a search for one vector runs on one
+    # thread, and must not leave later encoding in the same thread on one core
+    import faiss
+
+    x = _clustered(300)
+    index = VectorIndex.create(64).update(np.array([], dtype=np.int64), [(np.arange(300), x)])
+    faiss.omp_set_num_threads(2)
+    index.search(x[:1], 5)
+    assert faiss.omp_get_max_threads() == 2
+    faiss.omp_set_num_threads(vector.BATCH_THREADS)
+
+
 def _truth(ids: np.ndarray, x: np.ndarray, queries: np.ndarray, k: int = 10, allowed=None) -> list[list[int]]:
     """The exact top ``k`` ids of each query (among ``allowed``), by brute force."""
     scores = queries @ x.T

@@ -31,88 +31,79 @@ def _questions() -> list[str]:
     return [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
 
 
+class _Tally:
+    """Answers and failures of many client threads: each answer's latency, each failure's message."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def ask(self, server: Server, question: str) -> None:
+        t0 = time.monotonic()
+        try:
+            answer = server.ask(question)
+            if "answered" not in answer:
+                raise RuntimeError(f"not an answer: {str(answer)[:200]}")
+            with self._lock:
+                self.latencies.append(time.monotonic() - t0)
+        except Exception as exc:  # noqa: BLE001 — counted
+            with self._lock:
+                self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+    def figures(self, seconds: float) -> dict:
+        ordered = sorted(self.latencies)
+        return {
+            "errors": len(self.errors),
+            "error_examples": self.errors[:5],
+            "requests_per_s": round(len(ordered) / seconds, 2),
+            "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
+            "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
+        }
+
+
+def _run_threads(target, count: int) -> float:
+    """Run ``target(n)`` in ``count`` threads; the seconds until all ended."""
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - t0
+
+
 def _clients(server: Server, clients: int, seconds: float, seed: int) -> dict:
     questions = _questions()
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
+    tally = _Tally()
     stop = time.monotonic() + seconds
 
     def client(n: int) -> None:
         rng = random.Random(seed * 1000 + n)
         while time.monotonic() < stop:
-            t0 = time.monotonic()
-            try:
-                answer = server.ask(rng.choice(questions))
-                if "answered" not in answer:
-                    raise RuntimeError(f"not an answer: {str(answer)[:200]}")
-                with lock:
-                    latencies.append(time.monotonic() - t0)
-            except Exception as exc:  # noqa: BLE001 — counted
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            tally.ask(server, rng.choice(questions))
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    ordered = sorted(latencies)
-    return {
-        "clients": clients,
-        "seconds": seconds,
-        "requests": len(latencies) + len(errors),
-        "errors": len(errors),
-        "error_examples": errors[:5],
-        "requests_per_s": round(len(latencies) / seconds, 2),
-        "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
-        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
-    }
+    _run_threads(client, clients)
+    return {"clients": clients, "seconds": seconds, "requests": len(tally.latencies) + len(tally.errors), **tally.figures(seconds)}
 
 
 def _first_asked(server: Server, clients: int) -> dict:
     """Every question asked once, by ``clients`` threads taking them from one queue."""
     todo = list(_questions())
     total = len(todo)
-    latencies: list[float] = []
-    errors: list[str] = []
+    tally = _Tally()
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(n: int) -> None:
         while True:
             with lock:
                 if not todo:
                     return
                 question = todo.pop()
-            t0 = time.monotonic()
-            try:
-                answer = server.ask(question)
-                if "answered" not in answer:
-                    raise RuntimeError(f"not an answer: {str(answer)[:200]}")
-                with lock:
-                    latencies.append(time.monotonic() - t0)
-            except Exception as exc:  # noqa: BLE001 — counted
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            tally.ask(server, question)
 
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.monotonic() - t0
-    ordered = sorted(latencies)
-    return {
-        "clients": clients,
-        "questions": total,
-        "seconds": round(seconds, 1),
-        "errors": len(errors),
-        "error_examples": errors[:5],
-        "requests_per_s": round(len(latencies) / seconds, 2),
-        "p50_ms": round(1000 * statistics.median(ordered), 1) if ordered else None,
-        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1) if ordered else None,
-    }
+    seconds = _run_threads(client, clients)
+    return {"clients": clients, "questions": total, "seconds": round(seconds, 1), **tally.figures(seconds)}
 
 
 def _publishing(server: Server, sources: Path, index: Path, builds: int, seconds: float) -> dict:

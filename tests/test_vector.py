@@ -84,7 +84,7 @@ def test_single_and_batch_queries_agree(n):
     assert [[i for i, _ in r] for r in batch] == [[i for i, _ in r] for r in singles]
 
 
-def test_a_single_query_leaves_the_threads_of_the_callers_thread_as_they_were():
+def test_searches_and_changes_leave_the_threads_of_the_callers_thread_as_they_were():
     # FAISS and PyTorch share one OpenMP runtime: a search for one vector runs on one
     # thread, and must not leave later encoding in the same thread on one core
     import faiss
@@ -94,6 +94,9 @@ def test_a_single_query_leaves_the_threads_of_the_callers_thread_as_they_were():
     faiss.omp_set_num_threads(2)
     index.search(x[:1], 5)
     assert faiss.omp_get_max_threads() == 2
+    faiss.omp_set_num_threads(1)  # nor does a change, which runs on every core
+    index.update(np.array([0], dtype=np.int64), [(np.array([1000]), x[:1])])
+    assert faiss.omp_get_max_threads() == 1
     faiss.omp_set_num_threads(vector.BATCH_THREADS)
 
 

@@ -49,6 +49,14 @@ TARGET_RECALL = 0.95
 NPROBES = (8, 16, 32, 64, 128, 256)
 #: Threads for batches, training and adding; single queries use one.
 BATCH_THREADS = max(1, os.cpu_count() or 1)
+EXACT = "IDMap2,Flat(IP)"
+#: Changes (vectors added and removed since the file was written) kept beside the vector
+#: file until they reach this share of it; then the file is written again, whole.
+CHANGES_SHARE = 0.1
+#: A vector file smaller than this is always written whole (it costs less than the bookkeeping).
+CHANGES_MIN_VECTORS = 20_000
+#: Beside the vector file ``F``: ``F.added`` (a FAISS index) and ``F.removed.npy`` (int64 ids).
+ADDED, REMOVED = ".added", ".removed.npy"
 
 
 @contextlib.contextmanager
@@ -62,14 +70,6 @@ def omp_threads(n: int) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
-EXACT = "IDMap2,Flat(IP)"
-#: Changes (vectors added and removed since the file was written) kept beside the vector
-#: file until they reach this share of it; then the file is written again, whole.
-CHANGES_SHARE = 0.1
-#: A vector file smaller than this is always written whole (it costs less than the bookkeeping).
-CHANGES_MIN_VECTORS = 20_000
-#: Beside the vector file ``F``: ``F.added`` (a FAISS index) and ``F.removed.npy`` (int64 ids).
-ADDED, REMOVED = ".added", ".removed.npy"
 
 
 def _read(path: Path, flags: int = 0):
@@ -189,8 +189,10 @@ class VectorIndex:
         kept beside the file read (see the module's docstring) while they are small. An
         exact index that would reach :data:`ANN_MIN_VECTORS` is replaced by an approximate
         one trained on all its vectors."""
-        faiss.omp_set_num_threads(BATCH_THREADS)
-        remove = np.asarray(remove, dtype=np.int64)
+        with omp_threads(BATCH_THREADS):
+            return self._update(np.asarray(remove, dtype=np.int64), parts)
+
+    def _update(self, remove: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]]) -> VectorIndex:
         adding = sum(len(ids) for ids, _ in parts)
         if not self.approximate and len(self) - len(remove) + adding >= ANN_MIN_VECTORS:
             self._merge()

@@ -229,7 +229,10 @@ def test_a_watching_build_killed_midway_leaves_the_served_index_answering(folder
         proc = _corpus("build", "--index", str(index), "--watch", stdout=out, stderr=subprocess.STDOUT)
         try:
             _until(lambda: "watching" in log.read_text(), timeout=120)  # said once the watch has begun
-            (docs / "honey.txt").write_text(HONEY)
+            # an article long enough that its build writes for seconds, not the few milliseconds
+            # one short paragraph takes (a poll could miss that window entirely)
+            notes = "\n\n".join(f"Hive {n} on the hill gave {n % 7 + 2} jars of clover honey in week {n}." for n in range(400))
+            (docs / "honey.txt").write_text(HONEY + "\n" + notes + "\n")
             _until(lambda: any(p.name.startswith(".tmp-") for p in index.iterdir()), timeout=30, step=0.02)  # a build is writing
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
